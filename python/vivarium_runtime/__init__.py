@@ -1,0 +1,1 @@
+"""The in-sandbox runtime of Vivarium: a persistent namespace speaking the kernel protocol."""

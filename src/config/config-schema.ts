@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import {
+  DEFAULT_ALLOWED_EXTENSIONS,
+  DEFAULT_CPU_TIME_LIMIT_SEC,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_DISPLAY_BYTES,
+  DEFAULT_MAX_FILE_SIZE_MB,
+  DEFAULT_MAX_OPEN_FILES,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_MAX_PROCESSES,
+  DEFAULT_MAX_TRANSFER_BYTES,
+  DEFAULT_MEMORY_LIMIT_MB,
+  DEFAULT_PRELOAD,
+  DEFAULT_PYTHON_PATH,
+  DEFAULT_START_TIMEOUT_MS,
+  DEFAULT_TIMEOUT_MS,
+  DEFAULT_TMP_SIZE_MB,
+  DEFAULT_UID_RANGE_SIZE,
+  DEFAULT_UID_RANGE_START,
+} from './defaults.js';
+
+export const ISOLATION_MODES = ['strict', 'none'] as const;
+export const BACKENDS = ['local'] as const;
+
+const positiveInt = z.number().int().positive();
+
+/** Limits of one kernel / execution. Every field can be overridden per session and per call. */
+export const limitsSchema = z
+  .object({
+    timeoutMs: positiveInt.default(DEFAULT_TIMEOUT_MS),
+    memoryLimitMb: z.number().int().min(64).default(DEFAULT_MEMORY_LIMIT_MB),
+    cpuTimeLimitSec: positiveInt.default(DEFAULT_CPU_TIME_LIMIT_SEC),
+    maxProcesses: z.number().int().min(4).default(DEFAULT_MAX_PROCESSES),
+    maxFileSizeMb: positiveInt.default(DEFAULT_MAX_FILE_SIZE_MB),
+    maxOpenFiles: z.number().int().min(32).default(DEFAULT_MAX_OPEN_FILES),
+    maxOutputBytes: positiveInt.default(DEFAULT_MAX_OUTPUT_BYTES),
+    maxDisplayBytes: positiveInt.default(DEFAULT_MAX_DISPLAY_BYTES),
+  })
+  .strict();
+
+export type Limits = z.infer<typeof limitsSchema>;
+
+/** The whole configuration. Built once by `loadConfig`, then frozen. */
+export const configSchema = z
+  .object({
+    /** `strict` refuses to run without a working sandbox; `none` runs unconfined (warned). */
+    isolation: z.enum(ISOLATION_MODES).default('strict'),
+    /** Where kernels run. Only `local` (bubblewrap on this host) exists today. */
+    backend: z.enum(BACKENDS).default('local'),
+    /** Absolute path of the interpreter kernels run. */
+    pythonPath: z
+      .string()
+      .refine((value) => value.startsWith('/'), 'must be an absolute path')
+      .default(DEFAULT_PYTHON_PATH),
+    /** Where workspaces and state live. Default: `$XDG_DATA_HOME/vivarium` or `~/.local/share/vivarium`. */
+    dataDir: z.string().min(1).optional(),
+    /** Modules imported at kernel start. */
+    preload: z.array(z.string().regex(/^[A-Za-z_][\w.]*$/, 'must be a dotted module name')).default([...DEFAULT_PRELOAD]),
+    /** Environment variables added inside the sandbox (nothing of the host's leaks in). */
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name'), z.string()).default({}),
+    limits: limitsSchema.default(limitsSchema.parse({})),
+    session: z
+      .object({
+        idleTimeoutMs: z.number().int().min(0).default(DEFAULT_IDLE_TIMEOUT_MS),
+        startTimeoutMs: positiveInt.default(DEFAULT_START_TIMEOUT_MS),
+      })
+      .strict()
+      .default({ idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS, startTimeoutMs: DEFAULT_START_TIMEOUT_MS }),
+    sandbox: z
+      .object({
+        /** Path of bubblewrap. Default: found on PATH (`/usr/bin/bwrap` on Debian). */
+        bwrapPath: z.string().optional(),
+        /** Size of the sandbox's `/tmp`. */
+        tmpSizeMb: positiveInt.default(DEFAULT_TMP_SIZE_MB),
+        /** First host uid for kernels when running as root; each kernel gets its own. */
+        uidRangeStart: z.number().int().min(1000).default(DEFAULT_UID_RANGE_START),
+        uidRangeSize: z.number().int().min(16).default(DEFAULT_UID_RANGE_SIZE),
+      })
+      .strict()
+      .default({ tmpSizeMb: DEFAULT_TMP_SIZE_MB, uidRangeStart: DEFAULT_UID_RANGE_START, uidRangeSize: DEFAULT_UID_RANGE_SIZE }),
+    files: z
+      .object({
+        /** Extensions (lower case, no dot) the host file API accepts; `["*"]` accepts all. */
+        allowedExtensions: z.array(z.string().regex(/^(\*|[a-z0-9]+)$/, 'must be a lower-case extension without dot, or *')).default([...DEFAULT_ALLOWED_EXTENSIONS]),
+        /** Largest file read or written through the host file API. */
+        maxTransferBytes: positiveInt.default(DEFAULT_MAX_TRANSFER_BYTES),
+      })
+      .strict()
+      .default({ allowedExtensions: [...DEFAULT_ALLOWED_EXTENSIONS], maxTransferBytes: DEFAULT_MAX_TRANSFER_BYTES }),
+  })
+  .strict();
+
+/** Input form of the configuration (everything optional). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** The resolved, frozen configuration. */
+export type Config = Readonly<z.infer<typeof configSchema> & { dataDir: string }>;

@@ -1,0 +1,45 @@
+/** Named defaults of the configuration. Every documented `@default` points here. */
+
+/** Wall-clock limit of one execution, host-enforced. */
+export const DEFAULT_TIMEOUT_MS = 60_000;
+/** Memory of one kernel (address space under rlimits; memory cgroup where available). */
+export const DEFAULT_MEMORY_LIMIT_MB = 2048;
+/** CPU seconds one execution may use before the kernel is killed. */
+export const DEFAULT_CPU_TIME_LIMIT_SEC = 120;
+/** Processes (and threads) one kernel's uid may have. */
+export const DEFAULT_MAX_PROCESSES = 128;
+/** Largest single file a kernel may write. */
+export const DEFAULT_MAX_FILE_SIZE_MB = 1024;
+/** Open file descriptors of one kernel process. */
+export const DEFAULT_MAX_OPEN_FILES = 1024;
+/** stdout + stderr bytes kept per execution; the rest is dropped and `truncated` set. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 1_048_576;
+/** Rich output (display data, results) bytes kept per execution. */
+export const DEFAULT_MAX_DISPLAY_BYTES = 32 * 1_048_576;
+/** Size of `/tmp` inside the sandbox. */
+export const DEFAULT_TMP_SIZE_MB = 256;
+/** Sessions without activity for this long are closed. 0 disables expiry. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60_000;
+/** Time a kernel has to start and finish its preload. */
+export const DEFAULT_START_TIMEOUT_MS = 60_000;
+/** Modules imported at kernel start. */
+export const DEFAULT_PRELOAD: readonly string[] = ['numpy', 'pandas', 'matplotlib.pyplot'];
+/** The interpreter kernels run. Debian's, which gets the `python3-*` packages. */
+export const DEFAULT_PYTHON_PATH = '/usr/bin/python3';
+/** Largest file the host file API reads or writes. */
+export const DEFAULT_MAX_TRANSFER_BYTES = 100 * 1_048_576;
+/** First host uid handed to kernels when the engine runs as root. */
+export const DEFAULT_UID_RANGE_START = 200_000;
+/** Number of host uids kernels may use when the engine runs as root. */
+export const DEFAULT_UID_RANGE_SIZE = 50_000;
+
+/** File types the host file API accepts by default (extensions, lower case, no dot). */
+export const DEFAULT_ALLOWED_EXTENSIONS: readonly string[] = [
+  'txt', 'md', 'log', 'rtf',
+  'csv', 'tsv', 'json', 'xml', 'yaml', 'yml',
+  'xlsx', 'xls', 'xlsm', 'docx', 'doc',
+  'pdf',
+  'dat', 'h5', 'hdf5', 'nc', 'parquet', 'feather',
+  'png', 'jpg', 'jpeg', 'gif', 'bmp', 'tiff', 'svg',
+  'zip', 'tar', 'gz', 'bz2', '7z',
+];

@@ -1,0 +1,113 @@
+import { existsSync } from 'node:fs';
+
+/** Path inside the sandbox where the workspace is mounted (the kernel's cwd). */
+export const SANDBOX_WORKSPACE = '/workspace';
+/** Path inside the sandbox where the runtime is mounted read-only. */
+export const SANDBOX_RUNTIME = '/opt/vivarium/runtime';
+/** uid/gid the kernel has inside its user namespace. */
+export const SANDBOX_UID = 1000;
+export const SANDBOX_HOSTNAME = 'vivarium';
+
+/** `/etc` entries the interpreter and the scientific stack need; nothing else of `/etc` is visible. */
+export const ETC_BINDS: readonly string[] = [
+  '/etc/ld.so.cache',
+  '/etc/ld.so.conf',
+  '/etc/ld.so.conf.d',
+  '/etc/alternatives',
+  '/etc/matplotlibrc',
+  '/etc/localtime',
+  '/etc/mime.types',
+  '/etc/fonts',
+];
+
+/** Options of {@link buildBwrapArgs}. */
+export interface BwrapProfileOptions {
+  /** Host directory mounted read-write at `/workspace`. */
+  workspaceDir: string;
+  /** Host directory holding `vivarium_kernel.py`, mounted read-only. */
+  runtimeDir: string;
+  /** Interpreter to run inside. */
+  pythonPath: string;
+  /** Directories the interpreter reads from; those outside `/usr` are bound read-only. */
+  interpreterDirectories: readonly string[];
+  /** Host files for the synthetic `/etc/passwd` and `/etc/group`. */
+  passwdFile: string;
+  groupFile: string;
+  /** Size of the sandbox's `/tmp` in MiB. */
+  tmpSizeMb: number;
+  /** The complete environment of the kernel (bwrap clears everything else). */
+  env: Readonly<Record<string, string>>;
+  /** Give the sandbox the host network. @default false */
+  network?: boolean;
+}
+
+/**
+ * The hardened bubblewrap profile: new user, pid, net, ipc, uts and cgroup namespaces; a read-only
+ * `/usr` and a handful of `/etc` entries; fresh `/proc`, minimal `/dev`, size-capped tmpfs `/tmp`;
+ * `/workspace` the only writable bind; no capabilities, no further user namespaces; dies with its
+ * parent; a new session (no controlling terminal). Python starts isolated (`-I -B`).
+ */
+export function buildBwrapArgs(options: BwrapProfileOptions): string[] {
+  const args = [
+    '--unshare-user',
+    '--unshare-pid',
+    '--unshare-ipc',
+    '--unshare-uts',
+    '--unshare-cgroup-try',
+    ...(options.network ? [] : ['--unshare-net']),
+    '--uid', String(SANDBOX_UID),
+    '--gid', String(SANDBOX_UID),
+    '--hostname', SANDBOX_HOSTNAME,
+    '--die-with-parent',
+    '--new-session',
+    '--cap-drop', 'ALL',
+    '--disable-userns',
+    '--ro-bind', '/usr', '/usr',
+    '--symlink', 'usr/bin', '/bin',
+    '--symlink', 'usr/sbin', '/sbin',
+    '--symlink', 'usr/lib', '/lib',
+  ];
+  if (existsSync('/usr/lib64')) args.push('--symlink', 'usr/lib64', '/lib64');
+  if (existsSync('/usr/lib32')) args.push('--symlink', 'usr/lib32', '/lib32');
+  for (const entry of ETC_BINDS) {
+    if (existsSync(entry)) args.push('--ro-bind', entry, entry);
+  }
+  for (const directory of ['/etc/python3', ...pythonEtcDirs(options.interpreterDirectories)]) {
+    if (existsSync(directory)) args.push('--ro-bind', directory, directory);
+  }
+  for (const directory of options.interpreterDirectories) {
+    if (!directory.startsWith('/usr/') && directory !== '/usr' && existsSync(directory)) {
+      args.push('--ro-bind', directory, directory);
+    }
+  }
+  args.push(
+    '--ro-bind', options.passwdFile, '/etc/passwd',
+    '--ro-bind', options.groupFile, '/etc/group',
+    '--proc', '/proc',
+    '--dev', '/dev',
+    '--size', String(options.tmpSizeMb * 1024 * 1024),
+    '--tmpfs', '/tmp',
+    '--dir', '/var/tmp',
+    '--bind', options.workspaceDir, SANDBOX_WORKSPACE,
+    '--ro-bind', options.runtimeDir, SANDBOX_RUNTIME,
+    '--chdir', SANDBOX_WORKSPACE,
+    '--clearenv',
+  );
+  for (const [name, value] of Object.entries(options.env)) args.push('--setenv', name, value);
+  args.push('--', options.pythonPath, '-I', '-B', `${SANDBOX_RUNTIME}/vivarium_kernel.py`);
+  return args;
+}
+
+/** `/usr/lib/python3.11` → `/etc/python3.11` (Debian keeps sitecustomize there). */
+function pythonEtcDirs(directories: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const directory of directories) {
+    const match = /\/lib\/(python3\.\d+)$/.exec(directory);
+    if (match) out.add(`/etc/${match[1]}`);
+  }
+  return [...out];
+}
+
+/** Content of the synthetic `/etc/passwd` and `/etc/group` inside the sandbox. */
+export const SANDBOX_PASSWD = `root:x:0:0:root:/nonexistent:/usr/sbin/nologin\nsandbox:x:${SANDBOX_UID}:${SANDBOX_UID}:sandbox:/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`;
+export const SANDBOX_GROUP = `root:x:0:\nsandbox:x:${SANDBOX_UID}:\nnogroup:x:65534:\n`;

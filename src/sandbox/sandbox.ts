@@ -1,0 +1,241 @@
+import { execFile } from 'node:child_process';
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { chmod, cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { Config } from '../config/index.js';
+import { VivariumError } from '../errors/index.js';
+import { buildBwrapArgs, SANDBOX_GROUP, SANDBOX_PASSWD, SANDBOX_WORKSPACE } from './bwrap-profile.js';
+import { probeInterpreter, type InterpreterInfo } from './interpreter-probe.js';
+import { UidAllocator } from './uid-allocator.js';
+
+const execFileAsync = promisify(execFile);
+
+/** The host environment bubblewrap itself is started with: nothing of the host's secrets. */
+const BWRAP_HOST_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin' } as const;
+
+/** Where the runtime sources live in the package. */
+export const RUNTIME_SOURCE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'python');
+
+/** The base environment of every kernel; config `env` entries are added on top. */
+export function kernelBaseEnv(): Record<string, string> {
+  return {
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    HOME: '/tmp',
+    TMPDIR: '/tmp',
+    USER: 'sandbox',
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    TERM: 'dumb',
+    MPLBACKEND: 'Agg',
+    MPLCONFIGDIR: '/tmp/.matplotlib',
+    OPENBLAS_NUM_THREADS: '1',
+    OMP_NUM_THREADS: '1',
+    MKL_NUM_THREADS: '1',
+    NUMEXPR_NUM_THREADS: '1',
+  };
+}
+
+/** How to start one kernel process. */
+export interface LaunchSpec {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+  /** Host uid/gid to run as (root engines only). */
+  uid?: number;
+  gid?: number;
+}
+
+/** Options of {@link Sandbox.launchSpec}. */
+export interface LaunchOptions {
+  workspaceDir: string;
+  /** Extra environment (config `env` plus per-session additions). @default {} */
+  env?: Readonly<Record<string, string>>;
+  /** Host uid the kernel runs as (from {@link Sandbox.acquireUid}). @default undefined: the engine's own */
+  uid?: number;
+}
+
+/** Facts about the sandbox, as `doctor` shows them. */
+export interface SandboxReport {
+  isolation: Config['isolation'];
+  bwrapPath: string | null;
+  working: boolean;
+  problem: string | null;
+  runningAsRoot: boolean;
+  distinctUids: boolean;
+  interpreter: InterpreterInfo | null;
+}
+
+function findOnPath(name: string): string | null {
+  for (const directory of ['/usr/bin', '/usr/local/bin', '/bin', ...(process.env.PATH ?? '').split(':')]) {
+    if (!directory) continue;
+    const candidate = join(directory, name);
+    try {
+      accessSync(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      // next
+    }
+  }
+  return null;
+}
+
+export const INSTALL_BWRAP_HINT = 'apt-get install -y bubblewrap';
+
+/**
+ * The local sandbox: bubblewrap with the hardened profile, or nothing at all under isolation `none`.
+ * `prepare()` checks it works (strict refuses to go on otherwise) and lays out the data directory.
+ */
+export class Sandbox {
+  readonly config: Config;
+  readonly runningAsRoot = process.getuid?.() === 0;
+  private readonly uids: UidAllocator;
+  private bwrapPath: string | null = null;
+  private interpreter: InterpreterInfo | null = null;
+  private runtimeDir = '';
+  private passwdFile = '';
+  private groupFile = '';
+
+  constructor(config: Config) {
+    this.config = config;
+    this.uids = new UidAllocator({ start: config.sandbox.uidRangeStart, size: config.sandbox.uidRangeSize });
+  }
+
+  get isolated(): boolean {
+    return this.config.isolation === 'strict';
+  }
+
+  get interpreterInfo(): InterpreterInfo | null {
+    return this.interpreter;
+  }
+
+  /** Probes the interpreter and bubblewrap and writes the runtime into the data directory. */
+  async prepare(signal?: AbortSignal): Promise<void> {
+    const { dataDir } = this.config;
+    await mkdir(dataDir, { recursive: true, mode: 0o711 });
+    await chmod(dataDir, 0o711);
+    this.interpreter = await probeInterpreter(this.config.pythonPath, signal);
+    const sandboxDir = join(dataDir, 'sandbox');
+    await mkdir(sandboxDir, { recursive: true, mode: 0o755 });
+    await chmod(sandboxDir, 0o755);
+    this.runtimeDir = join(sandboxDir, 'runtime');
+    await rm(this.runtimeDir, { recursive: true, force: true });
+    await cp(RUNTIME_SOURCE_DIR, this.runtimeDir, {
+      recursive: true,
+      filter: (source) => !source.includes('__pycache__') && !source.endsWith('.pyc'),
+    });
+    await execFileAsync('chmod', ['-R', 'a+rX,go-w', this.runtimeDir]);
+    this.passwdFile = join(sandboxDir, 'passwd');
+    this.groupFile = join(sandboxDir, 'group');
+    await writeFile(this.passwdFile, SANDBOX_PASSWD, { mode: 0o644 });
+    await writeFile(this.groupFile, SANDBOX_GROUP, { mode: 0o644 });
+    if (!this.isolated) {
+      process.emitWarning(
+        'Vivarium isolation is `none`: Python code runs UNSANDBOXED with the engine\'s own rights. Use only for trusted code.',
+        { code: 'VIVARIUM_UNSANDBOXED' },
+      );
+      return;
+    }
+    this.bwrapPath = this.config.sandbox.bwrapPath ?? findOnPath('bwrap');
+    if (this.bwrapPath === null) {
+      throw new VivariumError(
+        'SANDBOX_UNAVAILABLE',
+        `Strict isolation needs bubblewrap, which is not installed. Install it with: ${INSTALL_BWRAP_HINT} (or run \`vivarium doctor\`)`,
+        { details: { missing: 'bwrap', fix: INSTALL_BWRAP_HINT } },
+      );
+    }
+    await this.checkBwrapWorks(signal);
+  }
+
+  private async checkBwrapWorks(signal?: AbortSignal): Promise<void> {
+    const uid = this.runningAsRoot ? this.uids.acquire() : undefined;
+    try {
+      const spec = this.launchSpec({ workspaceDir: this.runtimeDir, ...(uid === undefined ? {} : { uid }) });
+      const args = spec.args.slice(0, spec.args.indexOf('--') + 1).concat([this.config.pythonPath, '-I', '-c', 'pass']);
+      await execFileAsync(spec.command, args, {
+        env: spec.env,
+        timeout: 20_000,
+        ...(uid === undefined ? {} : { uid, gid: uid }),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (error) {
+      const stderr = String((error as { stderr?: string }).stderr ?? (error as Error).message).trim();
+      const hint = /user namespace|uid map|setting up uid|Operation not permitted/i.test(stderr)
+        ? 'unprivileged user namespaces are disabled: sysctl -w kernel.unprivileged_userns_clone=1 (and user.max_user_namespaces > 0), or run the engine as root'
+        : /No such file|not found/i.test(stderr)
+          ? `${INSTALL_BWRAP_HINT}; the data directory and runtime must be readable by the kernel uid`
+          : 'run `vivarium doctor` for details';
+      throw new VivariumError('SANDBOX_UNAVAILABLE', `The bubblewrap sandbox does not work here: ${stderr}. Fix: ${hint}`, {
+        details: { stderr, fix: hint },
+        cause: error,
+      });
+    } finally {
+      if (uid !== undefined) this.uids.release(uid);
+    }
+  }
+
+  /** A distinct host uid for one kernel when the engine runs as root; `undefined` otherwise. */
+  acquireUid(): number | undefined {
+    return this.isolated && this.runningAsRoot ? this.uids.acquire() : undefined;
+  }
+
+  releaseUid(uid: number | undefined): void {
+    if (uid !== undefined) this.uids.release(uid);
+  }
+
+  /** The command that starts one kernel on the given workspace. */
+  launchSpec(options: LaunchOptions): LaunchSpec {
+    const env = { ...kernelBaseEnv(), ...this.config.env, ...(options.env ?? {}) };
+    if (!this.isolated) {
+      return {
+        command: this.config.pythonPath,
+        args: ['-I', '-B', join(this.runtimeDir, 'vivarium_kernel.py')],
+        env: { ...env, HOME: options.workspaceDir, VIVARIUM_WORKSPACE: options.workspaceDir },
+        cwd: options.workspaceDir,
+      };
+    }
+    if (this.bwrapPath === null || this.interpreter === null) {
+      throw new VivariumError('SANDBOX_UNAVAILABLE', 'The sandbox was not prepared: call prepare() first');
+    }
+    const args = buildBwrapArgs({
+      workspaceDir: options.workspaceDir,
+      runtimeDir: this.runtimeDir,
+      pythonPath: this.config.pythonPath,
+      interpreterDirectories: this.interpreter.directories,
+      passwdFile: this.passwdFile,
+      groupFile: this.groupFile,
+      tmpSizeMb: this.config.sandbox.tmpSizeMb,
+      env: { ...env, VIVARIUM_WORKSPACE: SANDBOX_WORKSPACE },
+    });
+    return {
+      command: this.bwrapPath,
+      args,
+      env: { ...BWRAP_HOST_ENV },
+      cwd: '/',
+      ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
+    };
+  }
+
+  /** What works and what does not, without throwing. */
+  async report(): Promise<SandboxReport> {
+    let problem: string | null = null;
+    let working = false;
+    try {
+      await this.prepare();
+      working = true;
+    } catch (error) {
+      problem = (error as Error).message;
+    }
+    return {
+      isolation: this.config.isolation,
+      bwrapPath: this.bwrapPath ?? findOnPath('bwrap'),
+      working,
+      problem,
+      runningAsRoot: this.runningAsRoot,
+      distinctUids: this.isolated && this.runningAsRoot,
+      interpreter: this.interpreter,
+    };
+  }
+}
