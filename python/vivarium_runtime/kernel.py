@@ -187,11 +187,22 @@ class Kernel:
         before, _ = snapshot(state.workspace)
         usage_before = _cpu_seconds()
         _reset_peak_rss()
-        if self.cpu_time_limit_sec:
+        call_limits = request.get("limits") or {}
+        cpu_limit = call_limits.get("cpuTimeLimitSec") or self.cpu_time_limit_sec
+        if cpu_limit:
             try:
-                resource.setrlimit(resource.RLIMIT_CPU, (int(usage_before + self.cpu_time_limit_sec) + 1, resource.RLIM_INFINITY))
+                resource.setrlimit(resource.RLIMIT_CPU, (int(usage_before + cpu_limit) + 1, resource.RLIM_INFINITY))
             except (ValueError, OSError):
                 pass
+        saved_as = None
+        if call_limits.get("memoryLimitMb"):
+            try:
+                saved_as = resource.getrlimit(resource.RLIMIT_AS)
+                wanted = int(call_limits["memoryLimitMb"]) * 1024 * 1024
+                if saved_as[1] == resource.RLIM_INFINITY or wanted <= saved_as[1]:
+                    resource.setrlimit(resource.RLIMIT_AS, (wanted, saved_as[1]))
+            except (ValueError, OSError):
+                saved_as = None
         status = "ok"
         error = None
         result = None
@@ -226,6 +237,11 @@ class Kernel:
         except BaseException as failure:
             if status == "ok":
                 status, error = "error", error_payload(failure)
+        if saved_as is not None:
+            try:
+                resource.setrlimit(resource.RLIMIT_AS, saved_as)
+            except (ValueError, OSError):
+                pass
         if error is not None:
             self.pump.drain()
             message = {"type": "error", "id": state.execution_id}

@@ -42,6 +42,8 @@ export interface KernelExecuteOptions {
   timeoutMs: number;
   maxOutputBytes: number;
   maxDisplayBytes: number;
+  /** Limits the runtime applies to this cell only (CPU seconds; memory at most the kernel's). @default {} */
+  callLimits?: { cpuTimeLimitSec?: number; memoryLimitMb?: number };
   onEvent?: ((event: ExecutionEvent) => void) | undefined;
   /** Answers `input()`; without one, `input()` raises a clear error in the cell. */
   onInput?: InputHandler | undefined;
@@ -84,6 +86,8 @@ export class KernelProcess {
   /** Time from spawn to ready. */
   startDurationMs = 0;
   readonly pid: number;
+  /** The kernel's memory limit, for messages. */
+  memoryLimitMb = 0;
 
   private constructor(child: ChildProcess, maxFrameBytes: number | undefined) {
     this.child = child;
@@ -125,6 +129,7 @@ export class KernelProcess {
       throw new VivariumError('KERNEL_START_FAILED', `Could not start the kernel: ${(error as Error).message}`, { cause: error });
     }
     const kernel = new KernelProcess(child, options.maxFrameBytes);
+    kernel.memoryLimitMb = options.limits.memoryLimitMb;
     child.on('error', (error) => kernel.markDead(`spawn failed: ${error.message}`));
     const ready = new Promise<void>((resolve, reject) => {
       kernel.readyWaiter = { resolve, reject };
@@ -229,7 +234,7 @@ export class KernelProcess {
           files: message.files,
           filesTruncated: message.files_truncated,
           kernelTruncatedOutput: message.stream_truncated,
-          reason: oom ? `the cell ran out of memory (limit ${'memoryLimitMb'})` : null,
+          reason: oom ? `the cell ran out of memory (limit ${running.options.callLimits?.memoryLimitMb ?? this.memoryLimitMb} MiB)` : null,
         });
         this.stateValue = 'idle';
         return;
@@ -305,6 +310,7 @@ export class KernelProcess {
         code: options.code,
         maxOutputBytes: options.maxOutputBytes,
         allowInput: options.onInput !== undefined,
+        limits: options.callLimits ?? {},
       });
     });
   }

@@ -1,0 +1,165 @@
+import { z } from 'zod';
+import { limitsSchema, loadConfig, type Config, type ConfigInput, type Limits } from '../config/index.js';
+import { validate, VivariumError } from '../errors/index.js';
+import type { Execution } from '../kernel/index.js';
+import { Sandbox, type SandboxReport } from '../sandbox/index.js';
+import { KernelLauncher, Session, WorkspaceManager, type ExecuteOptions, type KernelSource } from '../session/index.js';
+
+/** Options of {@link Vivarium.start}: any configuration field, plus where to read the rest. */
+export interface VivariumOptions extends ConfigInput {
+  /** A config file to read. @default `vivarium.config.json|yaml|yml` in the cwd, when present */
+  configFile?: string;
+  /** Where `VIVARIUM_*` variables are read from. @default process.env */
+  processEnv?: NodeJS.ProcessEnv;
+}
+
+/** Options of {@link Vivarium.createSession}. */
+export interface CreateSessionOptions {
+  /** Limits over the configured ones. @default config `limits` */
+  limits?: Partial<Limits>;
+  /** Environment variables added inside the sandbox. @default {} */
+  env?: Record<string, string>;
+  /** Modules imported at kernel start. @default config `preload` */
+  preload?: string[];
+  /** Close after this long without activity; 0 never. @default config `session.idleTimeoutMs` */
+  idleTimeoutMs?: number;
+  /** Use an existing directory as the workspace (kept on close). @default a fresh one */
+  workspaceDir?: string;
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Vivarium.run}: a session's and an execution's. */
+export type RunOptions = Omit<CreateSessionOptions, 'idleTimeoutMs'> & ExecuteOptions;
+
+const createSessionSchema = z
+  .object({
+    limits: limitsSchema.partial().optional(),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
+    preload: z.array(z.string().regex(/^[A-Za-z_][\w.]*$/)).optional(),
+    idleTimeoutMs: z.number().int().min(0).optional(),
+    workspaceDir: z.string().min(1).optional(),
+    signal: z.instanceof(AbortSignal).optional(),
+  })
+  .strict();
+
+/** How often idle sessions are looked for. */
+const IDLE_SWEEP_INTERVAL_MS = 5_000;
+
+/**
+ * The engine facade: configuration, the sandbox, and the sessions. Everything above it (CLI,
+ * server, MCP) talks to this.
+ */
+export class Vivarium {
+  readonly config: Config;
+  readonly sandbox: Sandbox;
+  private readonly workspaces: WorkspaceManager;
+  private readonly kernels: KernelSource;
+  private readonly sessions = new Map<string, Session>();
+  private readonly sweeper: NodeJS.Timeout;
+  private stopping: Promise<void> | null = null;
+
+  private constructor(config: Config, sandbox: Sandbox) {
+    this.config = config;
+    this.sandbox = sandbox;
+    this.workspaces = new WorkspaceManager({ dataDir: config.dataDir, sandbox });
+    this.kernels = new KernelLauncher(config, sandbox);
+    this.sweeper = setInterval(() => void this.closeIdleSessions(), IDLE_SWEEP_INTERVAL_MS);
+    this.sweeper.unref();
+  }
+
+  /**
+   * Loads the configuration and checks the sandbox. Under isolation `strict` (the default) this
+   * throws `SANDBOX_UNAVAILABLE`, saying what to install, when bubblewrap cannot run.
+   */
+  static async start(options: VivariumOptions = {}): Promise<Vivarium> {
+    const { configFile, processEnv, ...overrides } = options;
+    const config = loadConfig({ overrides, ...(configFile ? { configFile } : {}), ...(processEnv ? { env: processEnv } : {}) });
+    const sandbox = new Sandbox(config);
+    await sandbox.prepare();
+    return new Vivarium(config, sandbox);
+  }
+
+  /** What `doctor` shows about the sandbox. */
+  static async inspect(options: VivariumOptions = {}): Promise<SandboxReport> {
+    const { configFile, processEnv, ...overrides } = options;
+    const config = loadConfig({ overrides, ...(configFile ? { configFile } : {}), ...(processEnv ? { env: processEnv } : {}) });
+    return new Sandbox(config).report();
+  }
+
+  private assertRunning(): void {
+    if (this.stopping) throw new VivariumError('ENGINE_STOPPED', 'The engine is stopped');
+  }
+
+  /** Starts a session: a fresh kernel on its own workspace. */
+  async createSession(options: CreateSessionOptions = {}): Promise<Session> {
+    this.assertRunning();
+    const parsed = validate(createSessionSchema, options, 'options');
+    const limits = validate(limitsSchema, { ...this.config.limits, ...(parsed.limits ?? {}) }, 'limits');
+    const workspace = parsed.workspaceDir ? await this.workspaces.adopt(parsed.workspaceDir) : await this.workspaces.create();
+    const session = await Session.open(
+      {
+        workspace,
+        workspaces: this.workspaces,
+        kernels: this.kernels,
+        limits,
+        preload: parsed.preload ?? this.config.preload,
+        env: parsed.env ?? {},
+        idleTimeoutMs: parsed.idleTimeoutMs ?? this.config.session.idleTimeoutMs,
+        files: this.config.files,
+        onClose: (closed) => this.sessions.delete(closed.id),
+      },
+      parsed.signal,
+    );
+    if (this.stopping) {
+      await session.close();
+      throw new VivariumError('ENGINE_STOPPED', 'The engine stopped while the session started');
+    }
+    this.sessions.set(session.id, session);
+    return session;
+  }
+
+  /** A live session by id; `SESSION_NOT_FOUND` otherwise. */
+  getSession(id: string): Session {
+    const session = this.sessions.get(id);
+    if (!session) throw new VivariumError('SESSION_NOT_FOUND', `No session with id \`${id}\``, { details: { sessionId: id } });
+    return session;
+  }
+
+  listSessions(): Session[] {
+    return [...this.sessions.values()];
+  }
+
+  /** One execution in a fresh sandbox, closed afterwards. */
+  async run(code: string, options: RunOptions = {}): Promise<Execution> {
+    const { limits, env, preload, workspaceDir, signal, ...executeOptions } = options;
+    const session = await this.createSession({
+      ...(limits ? { limits } : {}),
+      ...(env ? { env } : {}),
+      ...(preload ? { preload } : {}),
+      ...(workspaceDir ? { workspaceDir } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    try {
+      return await session.execute(code, { ...executeOptions, ...(signal ? { signal } : {}) });
+    } finally {
+      await session.close();
+    }
+  }
+
+  private async closeIdleSessions(): Promise<void> {
+    for (const session of this.sessions.values()) {
+      if (session.idleTimeoutMs > 0 && session.state !== 'busy' && session.idleForMs > session.idleTimeoutMs) {
+        await session.close().catch(() => undefined);
+      }
+    }
+  }
+
+  /** Closes every session; no kernel process is left behind. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      clearInterval(this.sweeper);
+      await Promise.allSettled([...this.sessions.values()].map((session) => session.close()));
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,20 @@
+export { Vivarium } from './engine/index.js';
+export type { VivariumOptions, CreateSessionOptions, RunOptions } from './engine/index.js';
+export { Session } from './session/index.js';
+export type { SessionState, ExecuteOptions, RestartResult, SessionInfo, WorkspaceEntry } from './session/index.js';
+export { VivariumError, isVivariumError, ERROR_CODES } from './errors/index.js';
+export type { ErrorCode } from './errors/index.js';
+export { loadConfig, configSchema, limitsSchema } from './config/index.js';
+export type { Config, ConfigInput, Limits } from './config/index.js';
+export type {
+  Execution,
+  ExecutionStatus,
+  ExecutionEvent,
+  ExecutionErrorInfo,
+  Output,
+  MimeBundle,
+  InputHandler,
+  InputRequest,
+  VariableSummary,
+  FileChange,
+} from './kernel/index.js';

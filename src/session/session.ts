@@ -1,0 +1,305 @@
+import { z } from 'zod';
+import { limitsSchema, type Limits } from '../config/index.js';
+import { validate, VivariumError } from '../errors/index.js';
+import type { Execution, ExecutionEvent, InputHandler, KernelProcess, VariableSummary } from '../kernel/index.js';
+import { newId } from './ids.js';
+import type { KernelSource } from './kernel-launcher.js';
+import { WorkspaceFiles } from './workspace-files.js';
+import type { Workspace, WorkspaceManager } from './workspace-manager.js';
+
+/** Session lifecycle. `dead` carries a reason (`restart()` leaves it); `closed` is final. */
+export type SessionState = 'starting' | 'idle' | 'busy' | 'dead' | 'closed';
+
+/** Options of one execution; each field overrides the session's limit for this call. */
+export interface ExecuteOptions {
+  /** Wall-clock limit; past it the kernel is killed (status `timeout`). @default session `limits.timeoutMs` */
+  timeoutMs?: number;
+  /** CPU seconds for this cell. @default session `limits.cpuTimeLimitSec` */
+  cpuTimeLimitSec?: number;
+  /** Memory for this cell, at most the session's. @default session `limits.memoryLimitMb` */
+  memoryLimitMb?: number;
+  /** stdout + stderr bytes kept. @default session `limits.maxOutputBytes` */
+  maxOutputBytes?: number;
+  /** Rich output bytes kept. @default session `limits.maxDisplayBytes` */
+  maxDisplayBytes?: number;
+  /** Aborting interrupts the cell, then kills the kernel if it does not stop. */
+  signal?: AbortSignal;
+  /** Receives events as they happen. */
+  onEvent?: (event: ExecutionEvent) => void;
+  /** Answers `input()`; without it `input()` raises a clear error in the cell. */
+  onInput?: InputHandler;
+}
+
+const executeOptionsSchema = z
+  .object({
+    timeoutMs: z.number().int().positive().optional(),
+    cpuTimeLimitSec: z.number().int().positive().optional(),
+    memoryLimitMb: z.number().int().min(64).optional(),
+    maxOutputBytes: z.number().int().positive().optional(),
+    maxDisplayBytes: z.number().int().positive().optional(),
+    signal: z.instanceof(AbortSignal).optional(),
+    onEvent: z.function().optional(),
+    onInput: z.function().optional(),
+  })
+  .strict();
+
+/** Result of {@link Session.restart}. */
+export interface RestartResult {
+  /** Always true: the namespace is gone, files in the workspace are kept. */
+  namespaceReset: true;
+}
+
+/** A plain description of a session. */
+export interface SessionInfo {
+  id: string;
+  state: SessionState;
+  deathReason: string | null;
+  createdAt: string;
+  lastActivityAt: string;
+  executionCount: number;
+  limits: Limits;
+}
+
+/** What a session is made from (internal: sessions are created by the engine). */
+export interface SessionParts {
+  id?: string;
+  workspace: Workspace;
+  workspaces: WorkspaceManager;
+  kernels: KernelSource;
+  limits: Limits;
+  preload: readonly string[];
+  env: Readonly<Record<string, string>>;
+  idleTimeoutMs: number;
+  files: { allowedExtensions: readonly string[]; maxTransferBytes: number };
+  onClose?: (session: Session) => void;
+}
+
+/**
+ * Kernel + workspace + limits + state. Runs one execution at a time; concurrent calls queue in
+ * order. A kernel killed by a limit leaves the session `dead` with the reason until `restart()`.
+ */
+export class Session {
+  readonly id: string;
+  readonly limits: Limits;
+  readonly idleTimeoutMs: number;
+  /** The workspace, from the host: race-free, symlinks never followed. */
+  readonly files: WorkspaceFiles;
+  readonly createdAt = new Date();
+  private lastActivity = Date.now();
+  private stateValue: SessionState = 'starting';
+  private reason: string | null = null;
+  private kernel: KernelProcess | null = null;
+  private tail: Promise<unknown> = Promise.resolve();
+  private executions = 0;
+  private closing: Promise<void> | null = null;
+  private readonly parts: SessionParts;
+
+  private constructor(parts: SessionParts) {
+    this.parts = parts;
+    this.id = parts.id ?? newId('ses');
+    this.limits = parts.limits;
+    this.idleTimeoutMs = parts.idleTimeoutMs;
+    this.files = new WorkspaceFiles({
+      root: parts.workspace.dir,
+      allowedExtensions: parts.files.allowedExtensions,
+      maxTransferBytes: parts.files.maxTransferBytes,
+      ...(parts.workspace.uid === undefined ? {} : { ownerUid: parts.workspace.uid, ownerGid: parts.workspace.uid }),
+    });
+  }
+
+  /** Creates a session and starts its kernel. */
+  static async open(parts: SessionParts, signal?: AbortSignal): Promise<Session> {
+    const session = new Session(parts);
+    try {
+      await session.startKernel(signal);
+    } catch (error) {
+      await session.close();
+      throw error;
+    }
+    return session;
+  }
+
+  get state(): SessionState {
+    return this.stateValue;
+  }
+
+  /** Why the session is dead, or null. */
+  get deathReason(): string | null {
+    return this.reason;
+  }
+
+  /** Host path of the workspace (the kernel sees it as `/workspace`). */
+  get workspaceDir(): string {
+    return this.parts.workspace.dir;
+  }
+
+  /** Milliseconds since the last execution or call ended. */
+  get idleForMs(): number {
+    return this.stateValue === 'busy' ? 0 : Date.now() - this.lastActivity;
+  }
+
+  info(): SessionInfo {
+    return {
+      id: this.id,
+      state: this.stateValue,
+      deathReason: this.reason,
+      createdAt: this.createdAt.toISOString(),
+      lastActivityAt: new Date(this.lastActivity).toISOString(),
+      executionCount: this.executions,
+      limits: this.limits,
+    };
+  }
+
+  private async startKernel(signal?: AbortSignal): Promise<void> {
+    this.stateValue = 'starting';
+    const kernel = await this.parts.kernels.start({
+      workspace: this.parts.workspace,
+      limits: this.limits,
+      preload: this.parts.preload,
+      env: this.parts.env,
+      signal,
+    });
+    if ((this.stateValue as SessionState) === 'closed') {
+      await kernel.close();
+      throw new VivariumError('SESSION_CLOSED', `Session ${this.id} was closed while its kernel started`);
+    }
+    this.kernel = kernel;
+    this.reason = null;
+    kernel.onDeath((reason) => {
+      if (this.kernel === kernel && this.stateValue !== 'closed') {
+        this.stateValue = 'dead';
+        this.reason = reason;
+      }
+    });
+    this.stateValue = 'idle';
+  }
+
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(task);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  private assertUsable(): KernelProcess {
+    if (this.stateValue === 'closed' || this.closing) throw new VivariumError('SESSION_CLOSED', `Session ${this.id} is closed`, { details: { sessionId: this.id } });
+    if (this.stateValue === 'dead' || !this.kernel) {
+      throw new VivariumError(
+        'SESSION_DEAD',
+        `Session ${this.id} is dead: ${this.reason ?? 'no kernel'}. Call restart() for a fresh kernel on the same workspace (files kept, variables lost)`,
+        { details: { sessionId: this.id, reason: this.reason } },
+      );
+    }
+    return this.kernel;
+  }
+
+  /**
+   * Runs one cell. A Python exception is data (status `error`); engine faults (closed, dead,
+   * invalid options) throw `VivariumError`.
+   */
+  execute(code: string, options: ExecuteOptions = {}): Promise<Execution> {
+    if (typeof code !== 'string') {
+      return Promise.reject(new VivariumError('INVALID_ARGUMENT', `Expected \`code\` to be a string, got ${JSON.stringify(code)} (${typeof code})`));
+    }
+    let parsed: ExecuteOptions;
+    try {
+      parsed = validate(executeOptionsSchema, options, 'options') as ExecuteOptions;
+      if (parsed.memoryLimitMb !== undefined && parsed.memoryLimitMb > this.limits.memoryLimitMb) {
+        throw new VivariumError(
+          'INVALID_ARGUMENT',
+          `Expected \`memoryLimitMb\` to be at most the session's ${this.limits.memoryLimitMb}, got \`${parsed.memoryLimitMb}\` (number); create the session with a higher limit`,
+        );
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.enqueue(async () => {
+      if (parsed.signal?.aborted) throw new VivariumError('ABORTED', 'Execution aborted while queued');
+      const kernel = this.assertUsable();
+      this.stateValue = 'busy';
+      try {
+        const execution = await kernel.execute({
+          executionId: newId('exe'),
+          sessionId: this.id,
+          code,
+          timeoutMs: parsed.timeoutMs ?? this.limits.timeoutMs,
+          maxOutputBytes: parsed.maxOutputBytes ?? this.limits.maxOutputBytes,
+          maxDisplayBytes: parsed.maxDisplayBytes ?? this.limits.maxDisplayBytes,
+          callLimits: {
+            ...(parsed.cpuTimeLimitSec === undefined ? {} : { cpuTimeLimitSec: parsed.cpuTimeLimitSec }),
+            ...(parsed.memoryLimitMb === undefined ? {} : { memoryLimitMb: parsed.memoryLimitMb }),
+          },
+          onEvent: parsed.onEvent,
+          onInput: parsed.onInput,
+          signal: parsed.signal,
+        });
+        this.executions += 1;
+        return execution;
+      } finally {
+        this.lastActivity = Date.now();
+        if (this.stateValue === 'busy') this.stateValue = kernel.state === 'idle' ? 'idle' : 'dead';
+        if (this.stateValue === 'dead' && this.reason === null) this.reason = kernel.deathReason;
+      }
+    });
+  }
+
+  /** Interrupts the running cell (KeyboardInterrupt); variables survive. No-op when idle. */
+  interrupt(): void {
+    this.kernel?.interrupt();
+  }
+
+  /** The user's variables: name, type, short summary. Works after a failed cell too. */
+  variables(options: { signal?: AbortSignal } = {}): Promise<VariableSummary[]> {
+    return this.enqueue(async () => {
+      if (options.signal?.aborted) throw new VivariumError('ABORTED', 'Variables request aborted');
+      const kernel = this.assertUsable();
+      try {
+        return await kernel.variables(options.signal ? { signal: options.signal } : {});
+      } finally {
+        this.lastActivity = Date.now();
+      }
+    });
+  }
+
+  /**
+   * A new kernel on the same workspace: files kept, namespace gone. A running cell is killed
+   * (status `killed`); queued cells run on the new kernel.
+   */
+  restart(options: { signal?: AbortSignal } = {}): Promise<RestartResult> {
+    if (this.stateValue === 'closed' || this.closing) return Promise.reject(new VivariumError('SESSION_CLOSED', `Session ${this.id} is closed`));
+    const old = this.kernel;
+    old?.kill('the session was restarted');
+    return this.enqueue(async () => {
+      if (old) await old.close();
+      if (this.stateValue === 'closed' || this.closing) throw new VivariumError('SESSION_CLOSED', `Session ${this.id} is closed`);
+      this.kernel = null;
+      try {
+        await this.startKernel(options.signal);
+      } catch (error) {
+        this.stateValue = 'dead';
+        this.reason = `restart failed: ${(error as Error).message}`;
+        throw error;
+      }
+      this.lastActivity = Date.now();
+      return { namespaceReset: true as const };
+    });
+  }
+
+  /** Stops the kernel (whole process tree) and removes an owned workspace. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      try {
+        this.kernel?.kill('the session was closed');
+        await this.kernel?.close();
+      } finally {
+        this.stateValue = 'closed';
+        this.reason ??= 'closed';
+        try {
+          await this.parts.workspaces.dispose(this.parts.workspace);
+        } finally {
+          this.parts.onClose?.(this);
+        }
+      }
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,70 @@
+import { chmod, chown, mkdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { VivariumError } from '../errors/index.js';
+import type { Sandbox } from '../sandbox/index.js';
+import { newId } from './ids.js';
+
+/** A host directory mounted at `/workspace`, with the host uid the kernel runs as. */
+export interface Workspace {
+  dir: string;
+  /** Host uid of the kernel and owner of the directory (root engines); undefined otherwise. */
+  uid: number | undefined;
+  /** True when the engine created the directory and removes it on close. */
+  owned: boolean;
+}
+
+/**
+ * Creates and removes workspaces under `<dataDir>/workspaces/<opaque id>`, each owned by the uid
+ * its kernel runs as, mode 0700: no other kernel uid can enter it.
+ */
+export class WorkspaceManager {
+  private readonly root: string;
+  private readonly sandbox: Sandbox;
+
+  constructor(options: { dataDir: string; sandbox: Sandbox }) {
+    this.root = join(options.dataDir, 'workspaces');
+    this.sandbox = options.sandbox;
+  }
+
+  async create(): Promise<Workspace> {
+    await mkdir(this.root, { recursive: true, mode: 0o711 });
+    await chmod(this.root, 0o711);
+    const dir = join(this.root, newId('ws'));
+    await mkdir(dir, { mode: 0o700 });
+    const uid = this.sandbox.acquireUid();
+    try {
+      if (uid !== undefined) await chown(dir, uid, uid);
+    } catch (error) {
+      this.sandbox.releaseUid(uid);
+      throw error;
+    }
+    return { dir, uid, owned: true };
+  }
+
+  /**
+   * Uses an existing directory as the workspace (CLI `--workspace`). Under a root engine the
+   * kernel runs as the directory's owner when that is not root; a root-owned directory is used
+   * as root inside the user namespace, with every capability dropped.
+   */
+  async adopt(dir: string): Promise<Workspace> {
+    let info;
+    try {
+      info = await stat(dir);
+    } catch {
+      throw new VivariumError('INVALID_ARGUMENT', `Expected \`workspaceDir\` to be an existing directory, got \`${dir}\` (string)`, { details: { workspaceDir: dir } });
+    }
+    if (!info.isDirectory()) {
+      throw new VivariumError('INVALID_ARGUMENT', `Expected \`workspaceDir\` to be a directory, got \`${dir}\` (a file)`, { details: { workspaceDir: dir } });
+    }
+    const uid = this.sandbox.isolated && this.sandbox.runningAsRoot && info.uid !== 0 ? info.uid : undefined;
+    return { dir, uid, owned: false };
+  }
+
+  /** Removes an owned workspace and releases its uid. Idempotent. */
+  async dispose(workspace: Workspace): Promise<void> {
+    if (workspace.owned) {
+      await rm(workspace.dir, { recursive: true, force: true, maxRetries: 3 });
+      this.sandbox.releaseUid(workspace.uid);
+    }
+  }
+}
