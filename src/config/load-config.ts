@@ -126,8 +126,15 @@ export function formatConfigIssues(error: z.ZodError): string[] {
   });
 }
 
-/** The default data directory: `$XDG_DATA_HOME/vivarium`, else `~/.local/share/vivarium`. */
+/** Where a root engine keeps its data: a system service's place, reachable by kernel uids. */
+export const ROOT_DATA_DIR = '/var/lib/vivarium';
+
+/**
+ * The default data directory: `/var/lib/vivarium` for root (kernels run as other uids, which
+ * cannot traverse `/root`), else `$XDG_DATA_HOME/vivarium` or `~/.local/share/vivarium`.
+ */
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (process.getuid?.() === 0) return ROOT_DATA_DIR;
   const base = env.XDG_DATA_HOME && env.XDG_DATA_HOME.startsWith('/') ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share');
   return join(base, 'vivarium');
 }

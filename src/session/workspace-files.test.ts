@@ -1,6 +1,18 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  rm,
+  stat,
+  symlink,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -266,7 +278,13 @@ describe('WorkspaceFiles symlinks', () => {
   });
 
   it('refuses to write through a symlink and leaves the outside untouched', async () => {
-    for (const path of ['link.txt', 'linkdir/secret.txt', 'linkdir/new.txt', 'linkdir/sub/new.txt', 'real/inner.txt']) {
+    for (const path of [
+      'link.txt',
+      'linkdir/secret.txt',
+      'linkdir/new.txt',
+      'linkdir/sub/new.txt',
+      'real/inner.txt',
+    ]) {
       const error = await rejection(files.write(path, 'pwned'));
       expect(error.code).toBe('FILE_REFUSED');
       expect(error.message).toContain('never follows symlinks');
@@ -312,25 +330,27 @@ describe('WorkspaceFiles symlinks', () => {
 
 describe('WorkspaceFiles special files and sizes', () => {
   it('refuses a FIFO without blocking, for read and write', async () => {
+    // A blocking open would hang here until the test timeout.
     execFileSync('mkfifo', [join(ws, 'pipe.txt')]);
-    const started = Date.now();
     const readError = await rejection(files.read('pipe.txt'));
     expect(readError.code).toBe('FILE_REFUSED');
     expect(readError.message).toContain('FIFO');
     expect((await rejection(files.write('pipe.txt', 'x'))).code).toBe('FILE_REFUSED');
-    expect(Date.now() - started).toBeLessThan(5_000);
     expect((await files.stat('pipe.txt')).type).toBe('other');
   });
 
   it('refuses a sparse 1 TiB file by its size, without reading it', async () => {
     await writeFile(join(ws, 'huge.dat'), '');
     await truncate(join(ws, 'huge.dat'), TEBIBYTE);
-    const large = new WorkspaceFiles({ root: ws, allowedExtensions: ['*'], maxTransferBytes: 100 * 1_048_576 });
-    const started = Date.now();
+    const large = new WorkspaceFiles({
+      root: ws,
+      allowedExtensions: ['*'],
+      maxTransferBytes: 100 * 1_048_576,
+    });
     const error = await rejection(large.read('huge.dat'));
+    // The full 2^40 in the details comes from fstat; a read-then-count would report limit + 1.
     expect(error.code).toBe('FILE_TOO_LARGE');
     expect(error.details).toMatchObject({ sizeBytes: TEBIBYTE, maxTransferBytes: 100 * 1_048_576 });
-    expect(Date.now() - started).toBeLessThan(5_000);
     expect((await large.list()).entries[0]).toMatchObject({ name: 'huge.dat', sizeBytes: TEBIBYTE });
   });
 
@@ -352,7 +372,11 @@ describe('WorkspaceFiles special files and sizes', () => {
   });
 
   it('refuses disallowed extensions for read and write, not for list, stat or remove', async () => {
-    const typed = new WorkspaceFiles({ root: ws, allowedExtensions: ['txt', 'csv', 'gz'], maxTransferBytes: 1024 });
+    const typed = new WorkspaceFiles({
+      root: ws,
+      allowedExtensions: ['txt', 'csv', 'gz'],
+      maxTransferBytes: 1024,
+    });
     await writeFile(join(ws, 'run.sh'), 'echo');
     await writeFile(join(ws, 'Makefile'), 'all:');
 

@@ -177,12 +177,21 @@ export class WorkspaceFiles {
     if (typeof root !== 'string' || !isAbsolute(root) || root.includes('\0')) {
       throw invalidArgument('root', 'an absolute host path of the workspace directory', root);
     }
-    if (!Array.isArray(allowedExtensions)) {
-      throw invalidArgument('allowedExtensions', 'an array of lower-case extensions without dot, or `["*"]`', allowedExtensions);
+    const extensionsInput: unknown = allowedExtensions;
+    if (!Array.isArray(extensionsInput)) {
+      throw invalidArgument(
+        'allowedExtensions',
+        'an array of lower-case extensions without dot, or `["*"]`',
+        allowedExtensions,
+      );
     }
     allowedExtensions.forEach((extension: unknown, index) => {
       if (typeof extension !== 'string' || !/^(\*|[a-z0-9]+)$/.test(extension)) {
-        throw invalidArgument(`allowedExtensions[${index}]`, 'a lower-case extension without dot (`csv`), or `*`', extension);
+        throw invalidArgument(
+          `allowedExtensions[${index}]`,
+          'a lower-case extension without dot (`csv`), or `*`',
+          extension,
+        );
       }
     });
     if (!Number.isSafeInteger(maxTransferBytes) || maxTransferBytes <= 0) {
@@ -212,7 +221,11 @@ export class WorkspaceFiles {
    * as the target, a target that is not a regular file, a disallowed extension, more than
    * `maxTransferBytes` bytes.
    */
-  async write(path: string, data: Uint8Array | string, options: WorkspaceWriteOptions = {}): Promise<WorkspaceWriteResult> {
+  async write(
+    path: string,
+    data: Uint8Array | string,
+    options: WorkspaceWriteOptions = {},
+  ): Promise<WorkspaceWriteResult> {
     const { createParents = true, signal } = options;
     throwIfAborted(signal);
     const components = pathComponents(path, { allowRoot: false });
@@ -225,7 +238,11 @@ export class WorkspaceFiles {
     if (bytes.byteLength > this.#maxTransferBytes) throw this.#tooLarge(cleanPath, bytes.byteLength);
 
     const name = lastOf(components);
-    const parent = await this.#openDirectory(components.slice(0, -1), { cleanPath, create: createParents, signal });
+    const parent = await this.#openDirectory(components.slice(0, -1), {
+      cleanPath,
+      create: createParents,
+      signal,
+    });
     try {
       // Only picks the error: the rename below replaces a symlink entry without following it and
       // fails on a directory, so a swap after this check cannot reach outside the workspace.
@@ -252,7 +269,11 @@ export class WorkspaceFiles {
         try {
           await rename(entryPath(parent, temporaryName), entryPath(parent, name));
         } catch (error) {
-          if (errorCode(error) === 'EISDIR' || errorCode(error) === 'ENOTEMPTY' || errorCode(error) === 'EEXIST') {
+          if (
+            errorCode(error) === 'EISDIR' ||
+            errorCode(error) === 'ENOTEMPTY' ||
+            errorCode(error) === 'EEXIST'
+          ) {
             throw new VivariumError('FILE_REFUSED', `Refused to write \`${cleanPath}\`: it is a directory`, {
               details: { path: cleanPath, type: 'directory' },
               cause: error,
@@ -413,10 +434,14 @@ export class WorkspaceFiles {
     try {
       root = await open(this.#root, DIRECTORY_OPEN_FLAGS);
     } catch (error) {
-      throw new VivariumError('INTERNAL', 'The workspace directory cannot be opened (missing, or not a directory)', {
-        details: { errno: errorCode(error) },
-        cause: error,
-      });
+      throw new VivariumError(
+        'INTERNAL',
+        'The workspace directory cannot be opened (missing, or not a directory)',
+        {
+          details: { errno: errorCode(error) },
+          cause: error,
+        },
+      );
     }
     if (!this.#procChecked) {
       try {
@@ -475,7 +500,12 @@ export class WorkspaceFiles {
     await handle.chown(this.#ownerUid ?? -1, this.#ownerGid ?? -1);
   }
 
-  async #readBounded(file: FileHandle, sizeBytes: number, cleanPath: string, signal: AbortSignal | undefined): Promise<Buffer> {
+  async #readBounded(
+    file: FileHandle,
+    sizeBytes: number,
+    cleanPath: string,
+    signal: AbortSignal | undefined,
+  ): Promise<Buffer> {
     const limit = this.#maxTransferBytes;
     const chunks: Buffer[] = [];
     let total = 0;
@@ -527,7 +557,12 @@ interface ListState {
   signal: AbortSignal | undefined;
 }
 
-async function listInto(directory: FileHandle, prefix: string, depth: number, state: ListState): Promise<void> {
+async function listInto(
+  directory: FileHandle,
+  prefix: string,
+  depth: number,
+  state: ListState,
+): Promise<void> {
   // Read one more name than still fits, so a full listing is told from a truncated one; the rest of
   // a huge directory is never held in memory.
   const room = state.maxEntries - state.entries.length;
@@ -544,7 +579,7 @@ async function listInto(directory: FileHandle, prefix: string, depth: number, st
   } finally {
     await iterator.close();
   }
-  names.sort(Buffer.compare);
+  names.sort((left, right) => Buffer.compare(left, right));
 
   for (const rawName of names) {
     throwIfAborted(state.signal);
@@ -660,7 +695,10 @@ async function emptyDirectory(
         const code = errorCode(error);
         if (code === 'ENOENT') continue;
         if (code !== 'EISDIR') throw fileSystemError(error, childShown);
-        await removeTree(directory, rawName, childShown, { depth: context.depth + 1, signal: context.signal });
+        await removeTree(directory, rawName, childShown, {
+          depth: context.depth + 1,
+          signal: context.signal,
+        });
       }
     }
   } finally {
@@ -709,7 +747,8 @@ function pathComponents(path: string, options: { allowRoot: boolean }): string[]
   }
   let relative = path;
   if (relative === WORKSPACE_MOUNT_PATH) relative = '';
-  else if (relative.startsWith(`${WORKSPACE_MOUNT_PATH}/`)) relative = relative.slice(WORKSPACE_MOUNT_PATH.length + 1);
+  else if (relative.startsWith(`${WORKSPACE_MOUNT_PATH}/`))
+    relative = relative.slice(WORKSPACE_MOUNT_PATH.length + 1);
   else if (relative.startsWith('/')) {
     throw pathInvalid(
       'a path relative to the workspace (like `data/out.csv`, or `/workspace/data/out.csv` as the sandbox sees it)',
@@ -762,10 +801,14 @@ async function describeOpenFailure(
     const stats = await lstatOrUndefined(entryPath(parent, name));
     if (stats?.isSymbolicLink() === true) return symlinkRefused(cleanPath, shownPrefix, error);
     if (stats !== undefined && !stats.isDirectory()) {
-      return new VivariumError('PATH_INVALID', `Path \`${cleanPath}\` goes through \`${shownPrefix}\`, which is not a directory`, {
-        details: { path: cleanPath, component: shownPrefix },
-        cause: error,
-      });
+      return new VivariumError(
+        'PATH_INVALID',
+        `Path \`${cleanPath}\` goes through \`${shownPrefix}\`, which is not a directory`,
+        {
+          details: { path: cleanPath, component: shownPrefix },
+          cause: error,
+        },
+      );
     }
     // Gone or a directory again: it was replaced between the open and the lstat, so it was most
     // likely a symlink being swapped in and out.
@@ -821,27 +864,42 @@ function fileSystemError(error: unknown, cleanPath: string): VivariumError {
       return symlinkRefused(cleanPath, cleanPath, error);
     case 'ENXIO':
     case 'ENODEV':
-      return new VivariumError('FILE_REFUSED', `Refused: \`${cleanPath}\` is not a regular file (a FIFO, socket or device)`, {
-        details: { path: cleanPath },
-        cause: error,
-      });
+      return new VivariumError(
+        'FILE_REFUSED',
+        `Refused: \`${cleanPath}\` is not a regular file (a FIFO, socket or device)`,
+        {
+          details: { path: cleanPath },
+          cause: error,
+        },
+      );
     case 'ENOTDIR':
-      return new VivariumError('PATH_INVALID', `Path \`${cleanPath}\` goes through an entry that is not a directory`, {
-        details: { path: cleanPath },
-        cause: error,
-      });
+      return new VivariumError(
+        'PATH_INVALID',
+        `Path \`${cleanPath}\` goes through an entry that is not a directory`,
+        {
+          details: { path: cleanPath },
+          cause: error,
+        },
+      );
     case 'EISDIR':
       return new VivariumError('FILE_REFUSED', `Refused: \`${cleanPath}\` is a directory`, {
         details: { path: cleanPath, type: 'directory' },
         cause: error,
       });
     case 'ENAMETOOLONG':
-      return pathInvalid(`a path whose components are at most ${MAX_PATH_COMPONENT_BYTES} bytes each`, cleanPath);
+      return pathInvalid(
+        `a path whose components are at most ${MAX_PATH_COMPONENT_BYTES} bytes each`,
+        cleanPath,
+      );
     default:
-      return new VivariumError('INTERNAL', `Workspace file operation on \`${cleanPath}\` failed (${code ?? 'unknown error'})`, {
-        details: { path: cleanPath, errno: code },
-        cause: error,
-      });
+      return new VivariumError(
+        'INTERNAL',
+        `Workspace file operation on \`${cleanPath}\` failed (${code ?? 'unknown error'})`,
+        {
+          details: { path: cleanPath, errno: code },
+          cause: error,
+        },
+      );
   }
 }
 
@@ -864,7 +922,9 @@ function toEntry(path: string, name: string, stats: Stats): WorkspaceEntry {
 
 /** The sandbox may set any mtime (`os.utime`); one outside what a `Date` holds is clamped, not thrown. */
 function isoTime(milliseconds: number): string {
-  const clamped = Number.isFinite(milliseconds) ? Math.max(-MAX_DATE_MS, Math.min(MAX_DATE_MS, milliseconds)) : 0;
+  const clamped = Number.isFinite(milliseconds)
+    ? Math.max(-MAX_DATE_MS, Math.min(MAX_DATE_MS, milliseconds))
+    : 0;
   return new Date(clamped).toISOString();
 }
 
@@ -904,7 +964,9 @@ function entryPath(handle: FileHandle, name: string): string {
 
 /** {@link entryPath} for a name read from the directory, kept as bytes (it may not be UTF-8). */
 function entryPathRaw(handle: FileHandle, name: string | Buffer): string | Buffer {
-  return typeof name === 'string' ? entryPath(handle, name) : Buffer.concat([Buffer.from(`${procPath(handle)}/`), name]);
+  return typeof name === 'string'
+    ? entryPath(handle, name)
+    : Buffer.concat([Buffer.from(`${procPath(handle)}/`), name]);
 }
 
 function lastOf(components: readonly string[]): string {
@@ -913,6 +975,5 @@ function lastOf(components: readonly string[]): string {
 
 function errorCode(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
-  const { code } = error as { code: unknown };
-  return typeof code === 'string' ? code : undefined;
+  return typeof error.code === 'string' ? error.code : undefined;
 }
