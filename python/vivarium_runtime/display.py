@@ -74,17 +74,64 @@ def clear_output(wait=False):
     _publish("clear_output", {"wait": bool(wait)})
 
 
-class HTML:
-    def __init__(self, data):
+def publish_display_data(data, metadata=None, source=None, *, transient=None, **_ignored):
+    """Shows a ready-made MIME bundle (IPython's low-level call)."""
+    display(data, raw=True, metadata=metadata, transient=transient)
+
+
+class _Text:
+    """A string shown as one MIME type (IPython's `HTML`, `Markdown`, ... without their extras)."""
+
+    def __init__(self, data=None, filename=None, **_ignored):
+        if filename is not None and data is None:
+            with open(filename, encoding="utf-8") as handle:
+                data = handle.read()
         self.data = data
 
+    def __repr__(self):
+        return "<%s object>" % type(self).__name__
+
+
+class HTML(_Text):
     def _repr_html_(self):
         return self.data
 
 
-class Markdown:
-    def __init__(self, data):
-        self.data = data
-
+class Markdown(_Text):
     def _repr_markdown_(self):
         return self.data
+
+
+class SVG(_Text):
+    def _repr_svg_(self):
+        return self.data
+
+
+class Latex(_Text):
+    def _repr_latex_(self):
+        return self.data
+
+
+class JSON(_Text):
+    def _repr_json_(self):
+        return self.data
+
+
+class Image:
+    """A PNG or JPEG from bytes or a file (the format is read from the bytes' signature)."""
+
+    def __init__(self, data=None, filename=None, format=None, **_ignored):
+        if filename is not None and data is None:
+            with open(filename, "rb") as handle:
+                data = handle.read()
+        self.data = bytes(data or b"")
+        self.format = format or ("jpeg" if self.data[:3] == b"\xff\xd8\xff" else "png")
+
+    def __repr__(self):
+        return "<Image object>"
+
+    def _repr_png_(self):
+        return self.data if self.format == "png" else None
+
+    def _repr_jpeg_(self):
+        return self.data if self.format in ("jpeg", "jpg") else None

@@ -25,7 +25,9 @@ def _encode(mime, value):
         if isinstance(value, (bytes, bytearray, memoryview)):
             return base64.b64encode(bytes(value)).decode("ascii")
         return str(value)
-    if mime == "application/json":
+    # JSON types (`application/json`, vendor `...+json` such as Vega or widget state) stay
+    # structured, as in nbformat; stringifying them would hand the frontend a Python repr.
+    if mime == "application/json" or mime.endswith("+json"):
         return value
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")

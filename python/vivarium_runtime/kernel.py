@@ -17,6 +17,7 @@ import time
 import types
 
 from . import display as display_module
+from . import ipython_compat
 from .cells import compile_cell, error_payload, register_source
 from .formatting import collect_figures, format_object
 from .protocol import Channel
@@ -75,8 +76,9 @@ class Kernel:
                 pass
 
         mb = 1024 * 1024
-        if limits.get("memoryLimitMb"):
-            set_limit(resource.RLIMIT_AS, limits["memoryLimitMb"] * mb)
+        address_space_mb = limits.get("addressSpaceMb") or limits.get("memoryLimitMb")
+        if address_space_mb:
+            set_limit(resource.RLIMIT_AS, address_space_mb * mb)
         if limits.get("maxFileSizeMb"):
             set_limit(resource.RLIMIT_FSIZE, limits["maxFileSizeMb"] * mb)
         if limits.get("maxOpenFiles"):
@@ -92,7 +94,10 @@ class Kernel:
                 pass
 
     def _install_builtins(self):
+        # Notebook code calls these without importing them (IPython puts them in the namespace).
         builtins.display = display_module.display
+        builtins.clear_output = display_module.clear_output
+        builtins.update_display = display_module.update_display
         builtins.input = self._input
         builtins.exit = builtins.quit = _Exit()
         getpass.getpass = lambda prompt="Password: ", stream=None: self._input(prompt, password=True)
@@ -100,9 +105,10 @@ class Kernel:
         display_module.set_publisher(self._publish_display)
         sys.modules["__main__"] = self.module
         ipython_display = types.ModuleType("vivarium_display")
-        for name in ("display", "update_display", "clear_output", "DisplayHandle", "HTML", "Markdown"):
+        for name in ipython_compat.DISPLAY_NAMES:
             setattr(ipython_display, name, getattr(display_module, name))
         sys.modules["vivarium_display"] = ipython_display
+        ipython_compat.install()
 
     def _preload(self, modules):
         loaded, errors = [], []
@@ -366,5 +372,18 @@ def _peak_rss_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _join_cgroups():
+    """Writes 0 (= this process) to each cgroup.procs descriptor the host passed, then closes
+    them: the kernel is inside its cgroups before the preload or any user code runs."""
+    spec = os.environ.pop("VIVARIUM_CGROUP_FDS", "")
+    for item in filter(None, spec.split(",")):
+        fd = int(item)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+
 def main():
+    _join_cgroups()
     Kernel().run()

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   DEFAULT_ALLOWED_EXTENSIONS,
+  DEFAULT_CPU_CORES,
   DEFAULT_CPU_TIME_LIMIT_SEC,
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_DISPLAY_BYTES,
@@ -31,6 +32,7 @@ export const limitsSchema = z
     memoryLimitMb: z.number().int().min(64).default(DEFAULT_MEMORY_LIMIT_MB),
     cpuTimeLimitSec: positiveInt.default(DEFAULT_CPU_TIME_LIMIT_SEC),
     maxProcesses: z.number().int().min(4).default(DEFAULT_MAX_PROCESSES),
+    cpuCores: z.number().positive().max(1024).default(DEFAULT_CPU_CORES),
     maxFileSizeMb: positiveInt.default(DEFAULT_MAX_FILE_SIZE_MB),
     maxOpenFiles: z.number().int().min(32).default(DEFAULT_MAX_OPEN_FILES),
     maxOutputBytes: positiveInt.default(DEFAULT_MAX_OUTPUT_BYTES),

@@ -6,6 +6,8 @@ export const DEFAULT_TIMEOUT_MS = 60_000;
 export const DEFAULT_MEMORY_LIMIT_MB = 2048;
 /** CPU seconds one execution may use before the kernel is killed. */
 export const DEFAULT_CPU_TIME_LIMIT_SEC = 120;
+/** CPU share of one kernel in cores, enforced by the cpu cgroup where available. */
+export const DEFAULT_CPU_CORES = 1;
 /** Processes (and threads) one kernel's uid may have. */
 export const DEFAULT_MAX_PROCESSES = 128;
 /** Largest single file a kernel may write. */

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { Limits } from '../config/index.js';
 import { VivariumError } from '../errors/index.js';
-import type { LaunchSpec } from '../sandbox/index.js';
+import type { KernelCgroup, LaunchSpec } from '../sandbox/index.js';
 import { ExecutionCollector } from './execution-collector.js';
 import type { Execution, ExecutionEvent, ExecutionStatus, InputHandler } from './execution.js';
 import { encodeFrame, FrameDecoder } from './frame-codec.js';
@@ -25,13 +26,19 @@ export interface KernelStartOptions {
   spec: LaunchSpec;
   /** Modules imported before the kernel reports ready. */
   preload: readonly string[];
-  /** Limits the runtime applies to itself before any user code (rlimits). */
-  limits: Limits;
+  /** Limits the runtime applies to itself before any user code (rlimits). `addressSpaceMb` replaces `memoryLimitMb` for `RLIMIT_AS` when a memory cgroup does the real bounding. */
+  limits: Limits & { addressSpaceMb?: number };
   /** Time to start and finish the preload. */
   startTimeoutMs: number;
   signal?: AbortSignal;
   /** Largest frame accepted from the kernel. @default DEFAULT_MAX_FRAME_BYTES */
   maxFrameBytes?: number;
+  /**
+   * The kernel's cgroup, when cgroups are in force: its `cgroup.procs` descriptors are passed at
+   * fd 5… for the kernel to join, its OOM events decide `memory_exceeded`, its counters give the
+   * figures of each execution, and it is removed when the kernel is gone. @default undefined
+   */
+  cgroup?: KernelCgroup | undefined;
 }
 
 /** Options of {@link KernelProcess.execute}. */
@@ -59,6 +66,10 @@ interface RunningExecution {
   timer: NodeJS.Timeout;
   abortTimer: NodeJS.Timeout | null;
   removeAbortListener: () => void;
+  /** The reply arrived (a second one is a protocol violation). */
+  replied: boolean;
+  /** cgroup CPU counter at the start, ns; null without cgroups. */
+  cgroupCpuNsBefore: number | null;
 }
 
 /**
@@ -86,11 +97,14 @@ export class KernelProcess {
   /** Time from spawn to ready. */
   startDurationMs = 0;
   readonly pid: number;
+  /** The kernel's cgroup, or null under rlimits alone. */
+  readonly cgroup: KernelCgroup | null;
   /** The kernel's memory limit, for messages. */
   memoryLimitMb = 0;
 
-  private constructor(child: ChildProcess, maxFrameBytes: number | undefined) {
+  private constructor(child: ChildProcess, maxFrameBytes: number | undefined, cgroup: KernelCgroup | null) {
     this.child = child;
+    this.cgroup = cgroup;
     this.decoder = new FrameDecoder(maxFrameBytes === undefined ? {} : { maxFrameBytes });
     this.input = child.stdio[3] as Writable;
     this.pid = child.pid ?? -1;
@@ -106,8 +120,7 @@ export class KernelProcess {
     }
     this.exited = new Promise((resolve) => {
       child.on('exit', (code, signal) => {
-        this.onExit(code, signal);
-        resolve();
+        void this.onExit(code, signal).finally(resolve);
       });
     });
   }
@@ -117,18 +130,22 @@ export class KernelProcess {
     const startedAt = performance.now();
     if (options.signal?.aborted) throw new VivariumError('ABORTED', 'Kernel start aborted');
     let child: ChildProcess;
+    const cgroupFds = options.cgroup ? options.cgroup.openProcsFiles() : [];
     try {
       child = spawn(options.spec.command, options.spec.args, {
         env: options.spec.env,
         cwd: options.spec.cwd,
-        stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', ...cgroupFds],
         detached: true,
         ...(options.spec.uid === undefined ? {} : { uid: options.spec.uid, gid: options.spec.gid ?? options.spec.uid }),
       });
     } catch (error) {
+      await options.cgroup?.destroy();
       throw new VivariumError('KERNEL_START_FAILED', `Could not start the kernel: ${(error as Error).message}`, { cause: error });
+    } finally {
+      for (const fd of cgroupFds) closeSync(fd);
     }
-    const kernel = new KernelProcess(child, options.maxFrameBytes);
+    const kernel = new KernelProcess(child, options.maxFrameBytes, options.cgroup ?? null);
     kernel.memoryLimitMb = options.limits.memoryLimitMb;
     child.on('error', (error) => kernel.markDead(`spawn failed: ${error.message}`));
     const ready = new Promise<void>((resolve, reject) => {
@@ -224,19 +241,9 @@ export class KernelProcess {
         return;
       case 'reply': {
         const running = this.running;
-        if (!running || message.id !== running.options.executionId) return this.protocolViolation('a reply no request asked for');
-        const oom = running.collector.hasError && message.status === 'error' && lastErrorName(running.collector) === 'MemoryError';
-        this.finishExecution(running, {
-          status: oom ? 'memory_exceeded' : message.status,
-          executionCount: message.execution_count,
-          cpuMs: message.cpu_ms,
-          peakMemoryBytes: message.peak_rss_bytes,
-          files: message.files,
-          filesTruncated: message.files_truncated,
-          kernelTruncatedOutput: message.stream_truncated,
-          reason: oom ? `the cell ran out of memory (limit ${running.options.callLimits?.memoryLimitMb ?? this.memoryLimitMb} MiB)` : null,
-        });
-        this.stateValue = 'idle';
+        if (!running || message.id !== running.options.executionId || running.replied) return this.protocolViolation('a reply no request asked for');
+        running.replied = true;
+        void this.completeReply(running, message);
         return;
       }
       case 'variables':
@@ -248,6 +255,30 @@ export class KernelProcess {
         this.diagnostics = `${this.diagnostics}\n${message.message}`.slice(-MAX_DIAGNOSTIC_BYTES);
         return;
     }
+  }
+
+  /** Ends an execution from its reply, with the cgroup's figures where cgroups are in force. */
+  private async completeReply(running: RunningExecution, message: Extract<KernelMessage, { type: 'reply' }>): Promise<void> {
+    const oom = running.collector.hasError && message.status === 'error' && lastErrorName(running.collector) === 'MemoryError';
+    let cpuMs = message.cpu_ms;
+    let peakMemoryBytes = message.peak_rss_bytes;
+    if (this.cgroup && running.cgroupCpuNsBefore !== null) {
+      const [cpuNs, peak] = await Promise.all([this.cgroup.cpuUsageNs(), this.cgroup.peakMemoryBytes()]);
+      if (cpuNs !== null) cpuMs = Math.round((cpuNs - running.cgroupCpuNsBefore) / 1000) / 1000;
+      if (peak !== null) peakMemoryBytes = peak;
+    }
+    if (this.running !== running) return;
+    this.finishExecution(running, {
+      status: oom ? 'memory_exceeded' : message.status,
+      executionCount: message.execution_count,
+      cpuMs,
+      peakMemoryBytes,
+      files: message.files,
+      filesTruncated: message.files_truncated,
+      kernelTruncatedOutput: message.stream_truncated,
+      reason: oom ? `the cell ran out of memory (limit ${running.options.callLimits?.memoryLimitMb ?? this.memoryLimitMb} MiB)` : null,
+    });
+    if (this.stateValue === 'busy') this.stateValue = 'idle';
   }
 
   private answerInput(running: RunningExecution, prompt: string, password: boolean): void {
@@ -301,17 +332,28 @@ export class KernelProcess {
         ),
         abortTimer: null,
         removeAbortListener: () => options.signal?.removeEventListener('abort', onAbort),
+        replied: false,
+        cgroupCpuNsBefore: null,
       };
       this.running = running;
       collector.emit({ type: 'execution-start', executionId: options.executionId, sessionId: options.sessionId, executionCount: 0 });
-      this.send({
-        type: 'execute',
-        id: options.executionId,
-        code: options.code,
-        maxOutputBytes: options.maxOutputBytes,
-        allowInput: options.onInput !== undefined,
-        limits: options.callLimits ?? {},
-      });
+      void this.beginExecution(running);
+    });
+  }
+
+  private async beginExecution(running: RunningExecution): Promise<void> {
+    if (this.cgroup) {
+      await this.cgroup.resetPeakMemory();
+      running.cgroupCpuNsBefore = await this.cgroup.cpuUsageNs();
+    }
+    const options = running.options;
+    this.send({
+      type: 'execute',
+      id: options.executionId,
+      code: options.code,
+      maxOutputBytes: options.maxOutputBytes,
+      allowInput: options.onInput !== undefined,
+      limits: options.callLimits ?? {},
     });
   }
 
@@ -391,7 +433,14 @@ export class KernelProcess {
     }
   }
 
-  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
+  private async onExit(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    // The cgroup's own OOM counter is the fact; a SIGKILL alone could have any sender.
+    const oomKills = this.cgroup ? await this.cgroup.oomKills() : 0;
+    if (this.cgroup) await this.cgroup.destroy();
+    if (oomKills > 0 && this.reasonValue === null) {
+      this.markDead(`the kernel ran out of memory (limit ${this.memoryLimitMb} MiB) and was killed by the memory cgroup; its namespace is lost`, 'memory_exceeded');
+      return;
+    }
     let reason: string;
     let status: ExecutionStatus = 'killed';
     const signalNumber = signal ? osConstants.signals[signal] : code !== null && code > 128 ? code - 128 : null;

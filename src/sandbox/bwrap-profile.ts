@@ -7,6 +7,12 @@ export const SANDBOX_RUNTIME = '/opt/vivarium/runtime';
 /** uid/gid the kernel has inside its user namespace. */
 export const SANDBOX_UID = 1000;
 export const SANDBOX_HOSTNAME = 'vivarium';
+/**
+ * Size of the sandbox's `/dev/shm` (POSIX shared memory and semaphores: `multiprocessing`, joblib)
+ * in MiB. Like `/tmp` it is a tmpfs, so its pages are host memory outside `RLIMIT_AS`: it must
+ * have a size, and a small one.
+ */
+export const DEV_SHM_SIZE_MB = 64;
 
 /** `/etc` entries the interpreter and the scientific stack need; nothing else of `/etc` is visible. */
 export const ETC_BINDS: readonly string[] = [
@@ -44,7 +50,7 @@ export interface BwrapProfileOptions {
 /**
  * The hardened bubblewrap profile: new user, pid, net, ipc, uts and cgroup namespaces; a read-only
  * `/usr` and a handful of `/etc` entries; fresh `/proc`, minimal `/dev`, size-capped tmpfs `/tmp`;
- * `/workspace` the only writable bind; no capabilities, no further user namespaces; dies with its
+ * `/workspace` the only writable bind, `/` and `/dev` read-only, `/dev/shm` a small capped tmpfs; no capabilities, no further user namespaces; dies with its
  * parent; a new session (no controlling terminal). Python starts isolated (`-I -B`).
  */
 export function buildBwrapArgs(options: BwrapProfileOptions): string[] {
@@ -85,11 +91,23 @@ export function buildBwrapArgs(options: BwrapProfileOptions): string[] {
     '--ro-bind', options.groupFile, '/etc/group',
     '--proc', '/proc',
     '--dev', '/dev',
+    '--size', String(DEV_SHM_SIZE_MB * 1024 * 1024),
+    '--tmpfs', '/dev/shm',
     '--size', String(options.tmpSizeMb * 1024 * 1024),
     '--tmpfs', '/tmp',
-    '--dir', '/var/tmp',
+    // `/var/tmp` leads into the size-capped `/tmp` instead of being a directory on the root tmpfs.
+    '--dir', '/var',
+    '--symlink', '../tmp', '/var/tmp',
     '--bind', options.workspaceDir, SANDBOX_WORKSPACE,
     '--ro-bind', options.runtimeDir, SANDBOX_RUNTIME,
+    // bwrap builds the root and `/dev` as tmpfs mounts without a size limit, left writable: code
+    // in the sandbox wrote 1 GiB into `/` and 1 GiB into `/dev/shm` under a 512 MiB memory limit
+    // (tmpfs pages are not in the writer's address space), enough of it to exhaust the host's RAM.
+    // Remounted read-only once everything is mounted (not recursive: `/tmp`, `/dev/shm`,
+    // `/workspace`, the device nodes and `/dev/pts` keep their own flags), the only writable places
+    // are `/workspace`, the capped `/tmp` and the capped `/dev/shm`.
+    '--remount-ro', '/dev',
+    '--remount-ro', '/',
     '--chdir', SANDBOX_WORKSPACE,
     '--clearenv',
   );

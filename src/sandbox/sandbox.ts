@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import type { Config } from '../config/index.js';
 import { VivariumError } from '../errors/index.js';
 import { buildBwrapArgs, SANDBOX_GROUP, SANDBOX_PASSWD, SANDBOX_WORKSPACE } from './bwrap-profile.js';
+import { CgroupManager, type CgroupReport } from './cgroups.js';
 import { probeInterpreter, type InterpreterInfo } from './interpreter-probe.js';
 import { UidAllocator } from './uid-allocator.js';
 
@@ -55,7 +56,12 @@ export interface LaunchOptions {
   env?: Readonly<Record<string, string>>;
   /** Host uid the kernel runs as (from {@link Sandbox.acquireUid}). @default undefined: the engine's own */
   uid?: number;
+  /** Number of `cgroup.procs` descriptors passed at fd 5, 6, … for the kernel to join. @default 0 */
+  cgroupFdCount?: number;
 }
+
+/** First descriptor number of the cgroup.procs files handed to a kernel. */
+export const CGROUP_FD_START = 5;
 
 /** Facts about the sandbox, as `doctor` shows them. */
 export interface SandboxReport {
@@ -66,6 +72,8 @@ export interface SandboxReport {
   runningAsRoot: boolean;
   distinctUids: boolean;
   interpreter: InterpreterInfo | null;
+  /** Which mechanism enforces memory/process/CPU limits: cgroups, or rlimits alone. */
+  cgroups: CgroupReport;
 }
 
 function findOnPath(name: string): string | null {
@@ -97,6 +105,7 @@ export class Sandbox {
   private runtimeDir = '';
   private passwdFile = '';
   private groupFile = '';
+  private cgroupManager: CgroupManager | null = null;
 
   constructor(config: Config) {
     this.config = config;
@@ -109,6 +118,12 @@ export class Sandbox {
 
   get interpreterInfo(): InterpreterInfo | null {
     return this.interpreter;
+  }
+
+  /** The cgroup tree kernels are placed in; `mode: 'none'` means rlimits alone. */
+  get cgroups(): CgroupManager {
+    if (this.cgroupManager === null) throw new VivariumError('SANDBOX_UNAVAILABLE', 'The sandbox was not prepared: call prepare() first');
+    return this.cgroupManager;
   }
 
   /** Probes the interpreter and bubblewrap and writes the runtime into the data directory. */
@@ -131,6 +146,8 @@ export class Sandbox {
     this.groupFile = join(sandboxDir, 'group');
     await writeFile(this.passwdFile, SANDBOX_PASSWD, { mode: 0o644 });
     await writeFile(this.groupFile, SANDBOX_GROUP, { mode: 0o644 });
+    this.cgroupManager = await CgroupManager.detect();
+    await this.cgroupManager.sweepStale();
     if (!this.isolated) {
       process.emitWarning(
         'Vivarium isolation is `none`: Python code runs UNSANDBOXED with the engine\'s own rights. Use only for trusted code.',
@@ -187,7 +204,11 @@ export class Sandbox {
 
   /** The command that starts one kernel on the given workspace. */
   launchSpec(options: LaunchOptions): LaunchSpec {
-    const env = { ...kernelBaseEnv(), ...this.config.env, ...(options.env ?? {}) };
+    const env: Record<string, string> = { ...kernelBaseEnv(), ...this.config.env, ...(options.env ?? {}) };
+    const cgroupFdCount = options.cgroupFdCount ?? 0;
+    if (cgroupFdCount > 0) {
+      env.VIVARIUM_CGROUP_FDS = Array.from({ length: cgroupFdCount }, (_, index) => CGROUP_FD_START + index).join(',');
+    }
     if (!this.isolated) {
       return {
         command: this.config.pythonPath,
@@ -236,6 +257,7 @@ export class Sandbox {
       runningAsRoot: this.runningAsRoot,
       distinctUids: this.isolated && this.runningAsRoot,
       interpreter: this.interpreter,
+      cgroups: this.cgroupManager?.report() ?? { mode: 'none', controllers: [], problem: problem ?? 'not checked' },
     };
   }
 }

@@ -1,6 +1,7 @@
 import type { Config, Limits } from '../config/index.js';
 import { KernelProcess } from '../kernel/index.js';
 import type { Sandbox } from '../sandbox/index.js';
+import { newId } from './ids.js';
 import type { Workspace } from './workspace-manager.js';
 
 /** What a session needs from a kernel source. */
@@ -20,6 +21,15 @@ export interface KernelSource {
   start(request: KernelRequest): Promise<KernelProcess>;
 }
 
+/**
+ * The address-space rlimit kept beside a memory cgroup: the cgroup bounds what is used, the
+ * rlimit only stops absurd reservations early (numpy+pandas+scipy+matplotlib reserve ~450 MiB of
+ * address space beyond what they touch, so it needs generous headroom).
+ */
+export function addressSpaceHeadroomMb(memoryLimitMb: number): number {
+  return memoryLimitMb + Math.max(memoryLimitMb, 1024);
+}
+
 /** Starts a fresh sandboxed kernel per request. */
 export class KernelLauncher implements KernelSource {
   constructor(
@@ -27,17 +37,27 @@ export class KernelLauncher implements KernelSource {
     private readonly sandbox: Sandbox,
   ) {}
 
-  start(request: KernelRequest): Promise<KernelProcess> {
+  async start(request: KernelRequest): Promise<KernelProcess> {
+    const cgroups = this.sandbox.cgroups;
+    const cgroup = cgroups.enabled
+      ? await cgroups.create(newId('krn'), {
+          memoryLimitMb: request.limits.memoryLimitMb,
+          maxProcesses: request.limits.maxProcesses,
+          cpuCores: request.limits.cpuCores,
+        })
+      : undefined;
     const spec = this.sandbox.launchSpec({
       workspaceDir: request.workspace.dir,
       env: request.env,
+      cgroupFdCount: cgroup ? cgroup.procsFiles.length : 0,
       ...(request.workspace.uid === undefined ? {} : { uid: request.workspace.uid }),
     });
     return KernelProcess.start({
       spec,
       preload: request.preload,
-      limits: request.limits,
+      limits: { ...request.limits, ...(cgroup ? { addressSpaceMb: addressSpaceHeadroomMb(request.limits.memoryLimitMb) } : {}) },
       startTimeoutMs: this.config.session.startTimeoutMs,
+      cgroup,
       ...(request.signal ? { signal: request.signal } : {}),
     });
   }

@@ -1,0 +1,38 @@
+import type { ExecutionStatus } from '../kernel/index.js';
+
+/** Exit codes of the `vivarium` binary. Documented in `docs/cli.md`; scripts depend on them. */
+
+/** The command did what it was asked; the Python code ran without an exception. */
+export const EXIT_OK = 0;
+/** The Python code raised (status `error`) or was interrupted; `doctor`: strict isolation cannot work. */
+export const EXIT_PYTHON_ERROR = 1;
+/** `doctor` found that strict isolation cannot work here. Same number as a Python error, different command. */
+export const EXIT_CHECK_FAILED = 1;
+/** Bad flags or arguments, a missing file, an invalid configuration (`CONFIG_INVALID`, `INVALID_ARGUMENT`). */
+export const EXIT_USAGE = 2;
+/** The sandbox or the interpreter is unavailable (`SANDBOX_UNAVAILABLE`, `INTERPRETER_UNAVAILABLE`); the message says what to install. */
+export const EXIT_SANDBOX_UNAVAILABLE = 3;
+/** Any other engine fault (kernel failed to start, protocol violation, internal error); `sysexits.h` `EX_SOFTWARE`. */
+export const EXIT_ENGINE_FAULT = 70;
+/** The execution hit its wall-clock timeout (status `timeout`), as `timeout(1)` reports it. */
+export const EXIT_TIMEOUT = 124;
+/** The user pressed Ctrl-C twice and the CLI gave up waiting (128 + SIGINT). */
+export const EXIT_SIGINT = 130;
+/** The kernel was killed: memory limit (status `memory_exceeded`) or another kill (status `killed`); 128 + SIGKILL. */
+export const EXIT_KILLED = 137;
+
+/** The exit code `vivarium run` ends with for an execution's status. */
+export function exitCodeForStatus(status: ExecutionStatus): number {
+  switch (status) {
+    case 'ok':
+      return EXIT_OK;
+    case 'error':
+    case 'interrupted':
+      return EXIT_PYTHON_ERROR;
+    case 'timeout':
+      return EXIT_TIMEOUT;
+    case 'memory_exceeded':
+    case 'killed':
+      return EXIT_KILLED;
+  }
+}
