@@ -11,6 +11,8 @@ import {
   DEFAULT_MAX_PROCESSES,
   DEFAULT_MAX_TRANSFER_BYTES,
   DEFAULT_MEMORY_LIMIT_MB,
+  DEFAULT_POOL_MAX_CONCURRENT_STARTS,
+  DEFAULT_POOL_SIZE,
   DEFAULT_PRELOAD,
   DEFAULT_PYTHON_PATH,
   DEFAULT_START_TIMEOUT_MS,
@@ -80,6 +82,15 @@ export const configSchema = z
       })
       .strict()
       .default({ tmpSizeMb: DEFAULT_TMP_SIZE_MB, uidRangeStart: DEFAULT_UID_RANGE_START, uidRangeSize: DEFAULT_UID_RANGE_SIZE }),
+    pool: z
+      .object({
+        /** Kernels started ahead of demand with the configured limits and preload; 0 disables. */
+        size: z.number().int().min(0).max(256).default(DEFAULT_POOL_SIZE),
+        /** Pool starts in flight at once. */
+        maxConcurrentStarts: z.number().int().min(1).max(16).default(DEFAULT_POOL_MAX_CONCURRENT_STARTS),
+      })
+      .strict()
+      .default({ size: DEFAULT_POOL_SIZE, maxConcurrentStarts: DEFAULT_POOL_MAX_CONCURRENT_STARTS }),
     files: z
       .object({
         /** Extensions (lower case, no dot) the host file API accepts; `["*"]` accepts all. */

@@ -45,3 +45,7 @@ export const DEFAULT_ALLOWED_EXTENSIONS: readonly string[] = [
   'png', 'jpg', 'jpeg', 'gif', 'bmp', 'tiff', 'svg',
   'zip', 'tar', 'gz', 'bz2', '7z',
 ];
+/** Kernels kept started ahead of demand. */
+export const DEFAULT_POOL_SIZE = 2;
+/** Pool kernel starts in flight at once. */
+export const DEFAULT_POOL_MAX_CONCURRENT_STARTS = 1;

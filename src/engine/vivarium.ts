@@ -3,7 +3,7 @@ import { limitsSchema, loadConfig, type Config, type ConfigInput, type Limits } 
 import { validate, VivariumError } from '../errors/index.js';
 import type { Execution } from '../kernel/index.js';
 import { Sandbox, type SandboxReport } from '../sandbox/index.js';
-import { KernelLauncher, Session, WorkspaceManager, type ExecuteOptions, type KernelSource } from '../session/index.js';
+import { KernelLauncher, KernelPool, Session, WorkspaceManager, type ExecuteOptions, type PoolStats } from '../session/index.js';
 
 /** Options of {@link Vivarium.start}: any configuration field, plus where to read the rest. */
 export interface VivariumOptions extends ConfigInput {
@@ -53,7 +53,7 @@ export class Vivarium {
   readonly config: Config;
   readonly sandbox: Sandbox;
   private readonly workspaces: WorkspaceManager;
-  private readonly kernels: KernelSource;
+  private readonly kernels: KernelPool;
   private readonly sessions = new Map<string, Session>();
   private readonly sweeper: NodeJS.Timeout;
   private stopping: Promise<void> | null = null;
@@ -62,7 +62,16 @@ export class Vivarium {
     this.config = config;
     this.sandbox = sandbox;
     this.workspaces = new WorkspaceManager({ dataDir: config.dataDir, sandbox });
-    this.kernels = new KernelLauncher(config, sandbox);
+    this.kernels = new KernelPool({
+      size: config.pool.size,
+      maxConcurrentStarts: config.pool.maxConcurrentStarts,
+      limits: config.limits,
+      preload: config.preload,
+      adjustable: sandbox.cgroups.enabled,
+      launcher: new KernelLauncher(config, sandbox, this.workspaces),
+      workspaces: this.workspaces,
+    });
+    this.kernels.warm();
     this.sweeper = setInterval(() => void this.closeIdleSessions(), IDLE_SWEEP_INTERVAL_MS);
     this.sweeper.unref();
   }
@@ -95,8 +104,15 @@ export class Vivarium {
     this.assertRunning();
     const parsed = validate(createSessionSchema, options, 'options');
     const limits = validate(limitsSchema, { ...this.config.limits, ...(parsed.limits ?? {}) }, 'limits');
-    const workspace = parsed.workspaceDir ? await this.workspaces.adopt(parsed.workspaceDir) : await this.workspaces.create();
-    const session = await Session.open(
+    const lease = await this.kernels.acquire({
+      limits,
+      preload: parsed.preload ?? this.config.preload,
+      env: parsed.env ?? {},
+      workspaceDir: parsed.workspaceDir,
+      signal: parsed.signal,
+    });
+    const workspace = lease.workspace;
+    const session = Session.attach(
       {
         workspace,
         workspaces: this.workspaces,
@@ -108,7 +124,7 @@ export class Vivarium {
         files: this.config.files,
         onClose: (closed) => this.sessions.delete(closed.id),
       },
-      parsed.signal,
+      lease.kernel,
     );
     if (this.stopping) {
       await session.close();
@@ -123,6 +139,11 @@ export class Vivarium {
     const session = this.sessions.get(id);
     if (!session) throw new VivariumError('SESSION_NOT_FOUND', `No session with id \`${id}\``, { details: { sessionId: id } });
     return session;
+  }
+
+  /** Warm-pool figures: size, ready, hits, misses, start failures, start latency. */
+  poolStats(): PoolStats {
+    return this.kernels.stats();
   }
 
   listSessions(): Session[] {
@@ -158,7 +179,7 @@ export class Vivarium {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       clearInterval(this.sweeper);
-      await Promise.allSettled([...this.sessions.values()].map((session) => session.close()));
+      await Promise.allSettled([this.kernels.stop(), ...[...this.sessions.values()].map((session) => session.close())]);
     })();
     return this.stopping;
   }

@@ -2,7 +2,7 @@ import type { Config, Limits } from '../config/index.js';
 import { KernelProcess } from '../kernel/index.js';
 import type { Sandbox } from '../sandbox/index.js';
 import { newId } from './ids.js';
-import type { Workspace } from './workspace-manager.js';
+import type { Workspace, WorkspaceManager } from './workspace-manager.js';
 
 /** What a session needs from a kernel source. */
 export interface KernelRequest {
@@ -13,11 +13,30 @@ export interface KernelRequest {
   signal?: AbortSignal | undefined;
 }
 
+/** What a new session asks for: a kernel on a fresh (or adopted) workspace. */
+export interface KernelAcquireRequest {
+  limits: Limits;
+  preload: readonly string[];
+  env: Readonly<Record<string, string>>;
+  /** An existing directory to use as the workspace. @default a fresh one */
+  workspaceDir?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** A kernel with its workspace, ready to be bound to a session. */
+export interface KernelLease {
+  kernel: KernelProcess;
+  workspace: Workspace;
+}
+
 /**
- * Starts kernels. The one path by which every session gets its kernel, so a warm pool can stand
- * in front of it: binding a kernel to a session is the session's business, not the launcher's.
+ * Where kernels come from: the one path for every session, so a warm pool can stand in front of
+ * it. Binding a kernel to a session is the session's business, not the source's.
  */
 export interface KernelSource {
+  /** A kernel on a new workspace, for a new session. */
+  acquire(request: KernelAcquireRequest): Promise<KernelLease>;
+  /** A fresh kernel on an existing workspace (restart). */
   start(request: KernelRequest): Promise<KernelProcess>;
 }
 
@@ -35,7 +54,19 @@ export class KernelLauncher implements KernelSource {
   constructor(
     private readonly config: Config,
     private readonly sandbox: Sandbox,
+    private readonly workspaces: WorkspaceManager,
   ) {}
+
+  async acquire(request: KernelAcquireRequest): Promise<KernelLease> {
+    const workspace = request.workspaceDir ? await this.workspaces.adopt(request.workspaceDir) : await this.workspaces.create();
+    try {
+      const kernel = await this.start({ ...request, workspace });
+      return { kernel, workspace };
+    } catch (error) {
+      await this.workspaces.dispose(workspace);
+      throw error;
+    }
+  }
 
   async start(request: KernelRequest): Promise<KernelProcess> {
     const cgroups = this.sandbox.cgroups;

@@ -107,15 +107,10 @@ export class Session {
     });
   }
 
-  /** Creates a session and starts its kernel. */
-  static async open(parts: SessionParts, signal?: AbortSignal): Promise<Session> {
+  /** Binds a session to a kernel already started on `parts.workspace` (from a launcher or the pool). */
+  static attach(parts: SessionParts, kernel: KernelProcess): Session {
     const session = new Session(parts);
-    try {
-      await session.startKernel(signal);
-    } catch (error) {
-      await session.close();
-      throw error;
-    }
+    session.bindKernel(kernel);
     return session;
   }
 
@@ -163,6 +158,10 @@ export class Session {
       await kernel.close();
       throw new VivariumError('SESSION_CLOSED', `Session ${this.id} was closed while its kernel started`);
     }
+    this.bindKernel(kernel);
+  }
+
+  private bindKernel(kernel: KernelProcess): void {
     this.kernel = kernel;
     this.reason = null;
     kernel.onDeath((reason) => {
@@ -225,7 +224,8 @@ export class Session {
           maxOutputBytes: parsed.maxOutputBytes ?? this.limits.maxOutputBytes,
           maxDisplayBytes: parsed.maxDisplayBytes ?? this.limits.maxDisplayBytes,
           callLimits: {
-            ...(parsed.cpuTimeLimitSec === undefined ? {} : { cpuTimeLimitSec: parsed.cpuTimeLimitSec }),
+            // Always sent: a pooled kernel was started with the pool's default.
+            cpuTimeLimitSec: parsed.cpuTimeLimitSec ?? this.limits.cpuTimeLimitSec,
             ...(parsed.memoryLimitMb === undefined ? {} : { memoryLimitMb: parsed.memoryLimitMb }),
           },
           onEvent: parsed.onEvent,
