@@ -135,7 +135,7 @@ export class KernelProcess {
       child = spawn(options.spec.command, options.spec.args, {
         env: options.spec.env,
         cwd: options.spec.cwd,
-        stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', ...cgroupFds],
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', ...cgroupFds, ...(options.spec.extraFds ?? [])],
         detached: true,
         ...(options.spec.uid === undefined ? {} : { uid: options.spec.uid, gid: options.spec.gid ?? options.spec.uid }),
       });
@@ -143,7 +143,7 @@ export class KernelProcess {
       await options.cgroup?.destroy();
       throw new VivariumError('KERNEL_START_FAILED', `Could not start the kernel: ${(error as Error).message}`, { cause: error });
     } finally {
-      for (const fd of cgroupFds) closeSync(fd);
+      for (const fd of [...cgroupFds, ...(options.spec.extraFds ?? [])]) closeSync(fd);
     }
     const kernel = new KernelProcess(child, options.maxFrameBytes, options.cgroup ?? null);
     kernel.memoryLimitMb = options.limits.memoryLimitMb;

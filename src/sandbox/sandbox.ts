@@ -47,6 +47,12 @@ export interface LaunchSpec {
   /** Host uid/gid to run as (root engines only). */
   uid?: number;
   gid?: number;
+  /**
+   * Descriptors opened for this launch (a seccomp filter blob, …), passed to the child right
+   * after the cgroup descriptors, i.e. at fd `CGROUP_FD_START + cgroupFdCount + index`. The
+   * spawner closes them after spawn. @default []
+   */
+  extraFds?: number[];
 }
 
 /** Options of {@link Sandbox.launchSpec}. */
