@@ -25,6 +25,8 @@ from .streams import StreamPump
 from .variables import summarize
 from .workspace_watch import diff, snapshot
 
+# The real `os._exit`, for the runtime's own exits (user code gets one that drains output first).
+_hard_exit = os._exit
 WORKSPACE = os.environ.get("VIVARIUM_WORKSPACE", "/workspace")
 HIDDEN_NAMES = {"In", "Out", "exit", "quit", "get_ipython"}
 
@@ -60,6 +62,7 @@ class Kernel:
         self.namespace["__name__"] = "__main__"
         self.cpu_time_limit_sec = None
         self.executions_out = {}
+        self.pid = os.getpid()
 
     # -- setup -------------------------------------------------------------------------------
     def _apply_limits(self, limits):
@@ -132,9 +135,9 @@ class Kernel:
                 message = self.channel.receive()
             except Exception as error:
                 self._send({"type": "runtime_error", "message": "bad request frame: %s" % error})
-                os._exit(70)
+                _hard_exit(70)
             if message is None:
-                os._exit(0)
+                _hard_exit(0)
             kind = message.get("type")
             if kind == "interrupt":
                 if self.state.in_user_code:
@@ -146,6 +149,17 @@ class Kernel:
 
     def _send(self, message):
         self.channel.send(message)
+
+    def _exit_after_drain(self, code):
+        """`os._exit` for user code: output already written to fd 1/2 still sits in the pump's
+        pipes, and would die with the process. Forked children (multiprocessing) exit at once:
+        the pipes and the channel belong to the kernel process."""
+        if os.getpid() == self.pid:
+            try:
+                self.pump.drain()
+            except BaseException:
+                pass
+        _hard_exit(code)
 
     def _on_sigint(self, _signum, _frame):
         if self.state.in_user_code:
@@ -276,8 +290,9 @@ class Kernel:
     def run(self):
         init = self.channel.receive()
         if not init or init.get("type") != "init":
-            os._exit(71)
+            _hard_exit(71)
         self.pump = StreamPump(self.channel, self.state)
+        os._exit = self._exit_after_drain
         self._apply_limits(init.get("limits") or {})
         os.environ.setdefault("MPLBACKEND", "Agg")
         signal.signal(signal.SIGINT, self._on_sigint)
@@ -308,7 +323,7 @@ class Kernel:
                 self._variables(request)
             elif kind == "shutdown":
                 self.pump.drain()
-                os._exit(0)
+                _hard_exit(0)
             else:
                 self._send({"type": "runtime_error", "message": "unknown request type %r" % (kind,)})
 

@@ -160,12 +160,19 @@ export class OutputPrinter {
       case 'execution-start':
         this.lastError = null;
         return;
+      case 'input-request':
+        this.writeStream('stdout', event.prompt);
+        return;
       // A terminal cannot take back printed lines; a cleared output is simply followed by the new one.
       case 'clear-output':
-      case 'input-request':
       case 'execution-end':
         return;
     }
+  }
+
+  /** The answer to an `input()` prompt was echoed by the terminal, ending the prompt's line. */
+  inputEchoed(): void {
+    this.stdoutAtLineStart = true;
   }
 
   /** Ends the last line of either stream when output stopped mid-line, so a prompt starts clean. */

@@ -20,6 +20,8 @@ import {
   DEFAULT_TMP_SIZE_MB,
   DEFAULT_UID_RANGE_SIZE,
   DEFAULT_UID_RANGE_START,
+  DEFAULT_WORKSPACE_MAX_BYTES,
+  DEFAULT_WORKSPACE_MAX_FILES,
 } from './defaults.js';
 
 export const ISOLATION_MODES = ['strict', 'none'] as const;
@@ -82,6 +84,15 @@ export const configSchema = z
       })
       .strict()
       .default({ tmpSizeMb: DEFAULT_TMP_SIZE_MB, uidRangeStart: DEFAULT_UID_RANGE_START, uidRangeSize: DEFAULT_UID_RANGE_SIZE }),
+    workspace: z
+      .object({
+        /** `auto`: a bounded ext4 volume per workspace when the engine is root and loop devices work, else unbounded (doctor says so); `loop`: required; `none`: never. */
+        quota: z.enum(['auto', 'loop', 'none']).default('auto'),
+        maxBytes: z.number().int().min(16 * 1024 * 1024).default(DEFAULT_WORKSPACE_MAX_BYTES),
+        maxFiles: z.number().int().min(128).default(DEFAULT_WORKSPACE_MAX_FILES),
+      })
+      .strict()
+      .default({ quota: 'auto', maxBytes: DEFAULT_WORKSPACE_MAX_BYTES, maxFiles: DEFAULT_WORKSPACE_MAX_FILES }),
     pool: z
       .object({
         /** Kernels started ahead of demand with the configured limits and preload; 0 disables. */

@@ -49,3 +49,7 @@ export const DEFAULT_ALLOWED_EXTENSIONS: readonly string[] = [
 export const DEFAULT_POOL_SIZE = 2;
 /** Pool kernel starts in flight at once. */
 export const DEFAULT_POOL_MAX_CONCURRENT_STARTS = 1;
+/** Bytes one workspace may hold (enforced where workspace volumes are available). */
+export const DEFAULT_WORKSPACE_MAX_BYTES = 1024 * 1024 * 1024;
+/** Files and directories one workspace may hold. */
+export const DEFAULT_WORKSPACE_MAX_FILES = 100_000;

@@ -3,7 +3,7 @@ import { limitsSchema, loadConfig, type Config, type ConfigInput, type Limits } 
 import { validate, VivariumError } from '../errors/index.js';
 import type { Execution } from '../kernel/index.js';
 import { Sandbox, type SandboxReport } from '../sandbox/index.js';
-import { KernelLauncher, KernelPool, Session, WorkspaceManager, type ExecuteOptions, type PoolStats } from '../session/index.js';
+import { detectLoopVolumes, KernelLauncher, KernelPool, type QuotaMechanism, Session, WorkspaceManager, type ExecuteOptions, type PoolStats } from '../session/index.js';
 
 /** Options of {@link Vivarium.start}: any configuration field, plus where to read the rest. */
 export interface VivariumOptions extends ConfigInput {
@@ -42,6 +42,17 @@ const createSessionSchema = z
   })
   .strict();
 
+/** Picks the workspace bound mechanism; `loop` that cannot work is a configuration error. */
+async function resolveQuota(config: Config): Promise<QuotaMechanism> {
+  if (config.workspace.quota === 'none') return 'none';
+  const loop = await detectLoopVolumes();
+  if (loop.available) return 'loop';
+  if (config.workspace.quota === 'loop') {
+    throw new VivariumError('CONFIG_INVALID', `\`workspace.quota\` is \`loop\`, but workspace volumes are unavailable: ${loop.problem ?? 'unknown'}`);
+  }
+  return 'none';
+}
+
 /** How often idle sessions are looked for. */
 const IDLE_SWEEP_INTERVAL_MS = 5_000;
 
@@ -58,10 +69,15 @@ export class Vivarium {
   private readonly sweeper: NodeJS.Timeout;
   private stopping: Promise<void> | null = null;
 
-  private constructor(config: Config, sandbox: Sandbox) {
+  private constructor(config: Config, sandbox: Sandbox, quota: QuotaMechanism) {
     this.config = config;
     this.sandbox = sandbox;
-    this.workspaces = new WorkspaceManager({ dataDir: config.dataDir, sandbox });
+    this.workspaces = new WorkspaceManager({
+      dataDir: config.dataDir,
+      sandbox,
+      quota,
+      bounds: { maxBytes: config.workspace.maxBytes, maxFiles: config.workspace.maxFiles },
+    });
     this.kernels = new KernelPool({
       size: config.pool.size,
       maxConcurrentStarts: config.pool.maxConcurrentStarts,
@@ -85,7 +101,7 @@ export class Vivarium {
     const config = loadConfig({ overrides, ...(configFile ? { configFile } : {}), ...(processEnv ? { env: processEnv } : {}) });
     const sandbox = new Sandbox(config);
     await sandbox.prepare();
-    return new Vivarium(config, sandbox);
+    return new Vivarium(config, sandbox, await resolveQuota(config));
   }
 
   /** What `doctor` shows about the sandbox. */
@@ -139,6 +155,11 @@ export class Vivarium {
     const session = this.sessions.get(id);
     if (!session) throw new VivariumError('SESSION_NOT_FOUND', `No session with id \`${id}\``, { details: { sessionId: id } });
     return session;
+  }
+
+  /** How workspaces are bounded: `loop` (an ext4 volume each) or `none`. */
+  get workspaceQuota(): QuotaMechanism {
+    return this.workspaces.quota;
   }
 
   /** Warm-pool figures: size, ready, hits, misses, start failures, start latency. */

@@ -9,3 +9,5 @@ export type { KernelSource, KernelRequest, KernelAcquireRequest, KernelLease } f
 export { KernelPool, POOL_MIN_BACKOFF_MS, POOL_MAX_BACKOFF_MS } from './kernel-pool.js';
 export type { KernelPoolOptions, PoolStats } from './kernel-pool.js';
 export { newId } from './ids.js';
+export { detectLoopVolumes, createVolume, destroyVolume } from './workspace-volume.js';
+export type { QuotaMechanism, VolumeBounds } from './workspace-volume.js';

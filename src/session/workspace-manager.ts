@@ -1,8 +1,10 @@
 import { chmod, chown, mkdir, rm, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { join } from 'node:path';
 import { VivariumError } from '../errors/index.js';
 import type { Sandbox } from '../sandbox/index.js';
 import { newId } from './ids.js';
+import { createVolume, destroyVolume, type QuotaMechanism, type VolumeBounds } from './workspace-volume.js';
 
 /** A host directory mounted at `/workspace`, with the host uid the kernel runs as. */
 export interface Workspace {
@@ -11,6 +13,8 @@ export interface Workspace {
   uid: number | undefined;
   /** True when the engine created the directory and removes it on close. */
   owned: boolean;
+  /** The image file of a size-bounded workspace volume, when quotas are in force. */
+  imagePath?: string;
 }
 
 /**
@@ -19,11 +23,18 @@ export interface Workspace {
  */
 export class WorkspaceManager {
   private readonly root: string;
+  private readonly volumes: string;
   private readonly sandbox: Sandbox;
+  /** `loop`: each workspace is a bounded ext4 volume; `none`: a plain directory (unbounded). */
+  readonly quota: QuotaMechanism;
+  private readonly bounds: VolumeBounds;
 
-  constructor(options: { dataDir: string; sandbox: Sandbox }) {
+  constructor(options: { dataDir: string; sandbox: Sandbox; quota: QuotaMechanism; bounds: VolumeBounds }) {
     this.root = join(options.dataDir, 'workspaces');
+    this.volumes = join(options.dataDir, 'volumes');
     this.sandbox = options.sandbox;
+    this.quota = options.quota;
+    this.bounds = options.bounds;
   }
 
   async create(): Promise<Workspace> {
@@ -33,9 +44,16 @@ export class WorkspaceManager {
     await mkdir(dir, { mode: 0o700 });
     const uid = this.sandbox.acquireUid();
     try {
+      if (this.quota === 'loop') {
+        await mkdir(this.volumes, { recursive: true, mode: 0o700 });
+        const imagePath = join(this.volumes, `${basename(dir)}.img`);
+        await createVolume({ imagePath, mountPoint: dir, bounds: this.bounds, uid });
+        return { dir, uid, owned: true, imagePath };
+      }
       if (uid !== undefined) await chown(dir, uid, uid);
     } catch (error) {
       this.sandbox.releaseUid(uid);
+      await rm(dir, { recursive: true, force: true });
       throw error;
     }
     return { dir, uid, owned: true };
@@ -63,6 +81,7 @@ export class WorkspaceManager {
   /** Removes an owned workspace and releases its uid. Idempotent. */
   async dispose(workspace: Workspace): Promise<void> {
     if (workspace.owned) {
+      if (workspace.imagePath) await destroyVolume({ imagePath: workspace.imagePath, mountPoint: workspace.dir });
       await rm(workspace.dir, { recursive: true, force: true, maxRetries: 3 });
       this.sandbox.releaseUid(workspace.uid);
     }

@@ -106,7 +106,16 @@ export async function runCommand(file: string | undefined, flags: RunFlags, io: 
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
       ...(workspaceDir === undefined ? {} : { workspaceDir }),
       signal: abort.signal,
-      ...(json ? {} : { onEvent: (event) => printer.handle(event), onInput: answers.answer }),
+      ...(json
+        ? {}
+        : {
+            onEvent: (event) => printer.handle(event),
+            onInput: async (request) => {
+              const answer = await answers.answer(request);
+              if (io.stdin.isTTY === true) printer.inputEchoed();
+              return answer;
+            },
+          }),
     });
     await saver?.flush();
 
