@@ -243,6 +243,10 @@ export async function replCommand(flags: ReplFlags, io: CliIo): Promise<number> 
       input: io.stdin,
       ...(interactive ? { output: io.stdout, terminal: true, history: await readHistory(historyPath), historySize: REPL_HISTORY_SIZE, removeHistoryDuplicates: true } : { terminal: false }),
     });
+    let history: string[] = [];
+    readline.on('history', (lines: string[]) => {
+      history = lines;
+    });
     const repl = new Repl({ io, session, readline, interactive });
     readline.on('SIGINT', repl.onInterrupt);
     // Outside raw mode (piped stdin, or after Ctrl-D closed readline) Ctrl-C arrives as a signal.
@@ -260,7 +264,7 @@ export async function replCommand(flags: ReplFlags, io: CliIo): Promise<number> 
     } finally {
       process.off('SIGINT', repl.onInterrupt);
       if (interactive) {
-        await writeHistory(historyPath, (readline as unknown as { history?: string[] }).history ?? []);
+        await writeHistory(historyPath, history);
         io.stdout.write('\n');
       }
       readline.close();
