@@ -1,7 +1,13 @@
 export { Vivarium } from './engine/index.js';
 export type { VivariumOptions, CreateSessionOptions, RunOptions } from './engine/index.js';
 export { Session } from './session/index.js';
-export type { SessionState, ExecuteOptions, RestartResult, SessionInfo, WorkspaceEntry } from './session/index.js';
+export type {
+  SessionState,
+  ExecuteOptions,
+  RestartResult,
+  SessionInfo,
+  WorkspaceEntry,
+} from './session/index.js';
 export { VivariumError, isVivariumError, ERROR_CODES } from './errors/index.js';
 export type { ErrorCode } from './errors/index.js';
 export { loadConfig, configSchema, limitsSchema } from './config/index.js';
@@ -12,6 +18,11 @@ export type {
   ExecutionEvent,
   ExecutionErrorInfo,
   Output,
+  StreamOutput,
+  DisplayDataOutput,
+  ExecuteResultOutput,
+  ErrorOutput,
+  ExecutionTruncation,
   MimeBundle,
   InputHandler,
   InputRequest,

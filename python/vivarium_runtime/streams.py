@@ -45,14 +45,17 @@ class StreamPump:
             thread.start()
 
     def _read_available(self, name):
+        """Emits what the pipe holds now. Returns False at end of file: every write end is closed."""
         read_fd, _lock, decoder = self._pipes[name]
         while True:
             try:
                 data = os.read(read_fd, 65536)
             except BlockingIOError:
-                return
+                return True
+            except OSError:
+                return False
             if not data:
-                return
+                return False
             self._emit(name, decoder.decode(data), len(data))
 
     def _pump(self, name):
@@ -62,8 +65,14 @@ class StreamPump:
                 select.select([read_fd], [], [])
             except InterruptedError:
                 continue
+            except (OSError, ValueError):
+                return
             with lock:
-                self._read_available(name)
+                open_ = self._read_available(name)
+            # User code closed or replaced fd 1/2 (and no child holds it): no write end is left,
+            # and a pipe at EOF stays readable forever, so selecting on it again would spin a CPU.
+            if not open_:
+                return
 
     def drain(self):
         for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):

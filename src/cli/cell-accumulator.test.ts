@@ -24,8 +24,13 @@ describe('CellAccumulator', () => {
   });
 
   it('keeps else/elif/except/finally in the block', () => {
-    expect(cells(['if x:', '    a = 1', 'else:', '    a = 2', '', 'a'])).toEqual(['if x:\n    a = 1\nelse:\n    a = 2', 'a']);
-    expect(cells(['try:', '  1/0', 'except ZeroDivisionError:', '  pass', 'finally:', '  y = 2', ''])).toHaveLength(1);
+    expect(cells(['if x:', '    a = 1', 'else:', '    a = 2', '', 'a'])).toEqual([
+      'if x:\n    a = 1\nelse:\n    a = 2',
+      'a',
+    ]);
+    expect(
+      cells(['try:', '  1/0', 'except ZeroDivisionError:', '  pass', 'finally:', '  y = 2', '']),
+    ).toHaveLength(1);
   });
 
   it('ends a block at a new unindented statement', () => {
@@ -44,7 +49,10 @@ describe('CellAccumulator', () => {
   });
 
   it('treats a decorator as the start of a block', () => {
-    expect(cells(['@staticmethod', 'def f():', '    pass', '', 'f'])).toEqual(['@staticmethod\ndef f():\n    pass', 'f']);
+    expect(cells(['@staticmethod', 'def f():', '    pass', '', 'f'])).toEqual([
+      '@staticmethod\ndef f():\n    pass',
+      'f',
+    ]);
   });
 
   it('does not split a header from an unindented (wrong) body: Python reports it', () => {

@@ -32,7 +32,11 @@ export interface InterruptListener {
  * normally); a second SIGINT gives up at once with `exitCode` — the kernels die with the process
  * (bubblewrap `--die-with-parent`).
  */
-export function listenForInterrupts(options: { onInterrupt: () => void; stderr: NodeJS.WritableStream; exitCode: number }): InterruptListener {
+export function listenForInterrupts(options: {
+  onInterrupt: () => void;
+  stderr: NodeJS.WritableStream;
+  exitCode: number;
+}): InterruptListener {
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (interrupted && signal === 'SIGINT') {
@@ -41,7 +45,9 @@ export function listenForInterrupts(options: { onInterrupt: () => void; stderr: 
     }
     if (!interrupted) {
       interrupted = true;
-      options.stderr.write(`vivarium: interrupting${signal === 'SIGINT' ? ' (Ctrl-C again to quit at once)' : ''}\n`);
+      options.stderr.write(
+        `vivarium: interrupting${signal === 'SIGINT' ? ' (Ctrl-C again to quit at once)' : ''}\n`,
+      );
       options.onInterrupt();
     }
   };

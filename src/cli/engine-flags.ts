@@ -27,18 +27,36 @@ export interface LimitFlags {
 /** Registers `--isolation`, `--data`, `--config` on a command. */
 export function addEngineFlags(command: Command): Command {
   return command
-    .option('--isolation <mode>', `sandboxing: ${ISOLATION_MODES.join(' | ')} (none runs code UNSANDBOXED) (default: config, else strict)`)
-    .option('--data <dir>', 'data directory: workspaces and runtime (default: config, else /var/lib/vivarium for root, ~/.local/share/vivarium otherwise)')
-    .option('--config <file>', 'config file, JSON or YAML (default: vivarium.config.json|yaml|yml in the cwd, or $VIVARIUM_CONFIG)');
+    .option(
+      '--isolation <mode>',
+      `sandboxing: ${ISOLATION_MODES.join(' | ')} (none runs code UNSANDBOXED) (default: config, else strict)`,
+    )
+    .option(
+      '--data <dir>',
+      'data directory: workspaces and runtime (default: config, else /var/lib/vivarium for root, ~/.local/share/vivarium otherwise)',
+    )
+    .option(
+      '--config <file>',
+      'config file, JSON or YAML (default: vivarium.config.json|yaml|yml in the cwd, or $VIVARIUM_CONFIG)',
+    );
 }
 
 /** Registers `--timeout`, `--memory`, `--workspace`, `--no-preload` on a command. */
 export function addSessionFlags(command: Command): Command {
   return command
     .option('--timeout <sec>', 'wall-clock limit of each execution, in seconds (default: config, else 60)')
-    .option('--memory <mb>', `memory limit of the kernel, in MB, at least ${MIN_MEMORY_MB} (default: config, else 2048)`)
-    .option('--workspace <dir>', 'use this existing directory as the workspace (/workspace, the cwd of the code); kept afterwards')
-    .option('--no-preload', 'import no modules at kernel start (faster start when numpy/pandas/matplotlib are not needed)');
+    .option(
+      '--memory <mb>',
+      `memory limit of the kernel, in MB, at least ${MIN_MEMORY_MB} (default: config, else 2048)`,
+    )
+    .option(
+      '--workspace <dir>',
+      'use this existing directory as the workspace (/workspace, the cwd of the code); kept afterwards',
+    )
+    .option(
+      '--no-preload',
+      'import no modules at kernel start (faster start when numpy/pandas/matplotlib are not needed)',
+    );
 }
 
 /** `--timeout 1.5` → 1500 (ms). */
@@ -62,7 +80,8 @@ export function parseMemoryMb(raw: string): number {
 /** `--isolation strict|none`. */
 export function parseIsolation(raw: string): (typeof ISOLATION_MODES)[number] {
   const mode = ISOLATION_MODES.find((candidate) => candidate === raw);
-  if (mode === undefined) throw flagExpectation('--isolation', `one of ${ISOLATION_MODES.map((m) => `\`${m}\``).join(', ')}`, raw);
+  if (mode === undefined)
+    throw flagExpectation('--isolation', `one of ${ISOLATION_MODES.map((m) => `\`${m}\``).join(', ')}`, raw);
   return mode;
 }
 

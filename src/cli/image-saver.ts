@@ -37,7 +37,9 @@ export class ImageSaver {
       .then(
         () => undefined,
         (error: unknown) => {
-          this.options.stderr.write(`vivarium: could not save ${hostPath}: ${error instanceof Error ? error.message : String(error)}\n`);
+          this.options.stderr.write(
+            `vivarium: could not save ${hostPath}: ${error instanceof Error ? error.message : String(error)}\n`,
+          );
         },
       );
     return hostPath;

@@ -22,7 +22,10 @@ const TERMINAL_CONTROLS = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/g;
  * one: `| less -R`, a log shown later). `--json` output keeps the raw text, JSON-escaped.
  */
 export function neutralizeControls(text: string): string {
-  return text.replace(TERMINAL_CONTROLS, (character) => `\\x${character.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(
+    TERMINAL_CONTROLS,
+    (character) => `\\x${character.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }
 
 /** An image from a MIME bundle, decoded. */
@@ -55,7 +58,11 @@ export function imageFromBundle(bundle: MimeBundle): ImageOutput | null {
   for (const type of IMAGE_TYPES) {
     const text = bundleString(bundle[type.mime]);
     if (text === null) continue;
-    return { mime: type.mime, extension: type.extension, bytes: type.base64 ? Buffer.from(text, 'base64') : Buffer.from(text, 'utf8') };
+    return {
+      mime: type.mime,
+      extension: type.extension,
+      bytes: type.base64 ? Buffer.from(text, 'base64') : Buffer.from(text, 'utf8'),
+    };
   }
   return null;
 }

@@ -56,19 +56,38 @@ export const INSTALL_BUBBLEWRAP = 'apt-get install -y bubblewrap';
 
 function errorText(error: unknown): string {
   const stderr = (error as { stderr?: unknown }).stderr;
-  const text = typeof stderr === 'string' && stderr.trim() !== '' ? stderr : error instanceof Error ? error.message : String(error);
+  const text =
+    typeof stderr === 'string' && stderr.trim() !== ''
+      ? stderr
+      : error instanceof Error
+        ? error.message
+        : String(error);
   return text.trim().split('\n').slice(0, 3).join(' / ');
 }
 
 /** `bwrap --version`. */
 export async function checkBubblewrap(bwrapPath: string | null): Promise<DoctorCheck> {
   const base = { id: 'bubblewrap', title: 'bubblewrap' };
-  if (bwrapPath === null) return { ...base, status: 'missing', detail: 'bwrap is not installed (strict isolation needs it)', fix: INSTALL_BUBBLEWRAP };
+  if (bwrapPath === null)
+    return {
+      ...base,
+      status: 'missing',
+      detail: 'bwrap is not installed (strict isolation needs it)',
+      fix: INSTALL_BUBBLEWRAP,
+    };
   try {
-    const { stdout } = await execFileAsync(bwrapPath, ['--version'], { env: PROBE_ENV, timeout: QUICK_PROBE_TIMEOUT_MS });
+    const { stdout } = await execFileAsync(bwrapPath, ['--version'], {
+      env: PROBE_ENV,
+      timeout: QUICK_PROBE_TIMEOUT_MS,
+    });
     return { ...base, status: 'ok', detail: `${stdout.trim()} at ${bwrapPath}`, fix: null };
   } catch (error) {
-    return { ...base, status: 'missing', detail: `${bwrapPath} does not run: ${errorText(error)}`, fix: INSTALL_BUBBLEWRAP };
+    return {
+      ...base,
+      status: 'missing',
+      detail: `${bwrapPath} does not run: ${errorText(error)}`,
+      fix: INSTALL_BUBBLEWRAP,
+    };
   }
 }
 
@@ -99,15 +118,42 @@ export async function checkUserNamespaces(bwrapPath: string | null): Promise<Doc
         : apparmorRestrict === '1'
           ? 'sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (or an AppArmor profile allowing bwrap), or run the engine as root'
           : 'allow user namespaces for this user (container runtimes: --security-opt seccomp=unconfined or a privileged container), or run the engine as root';
-  if (bwrapPath === null) return { ...base, status: 'missing', detail: `not tested: bubblewrap is missing${shownFacts}`, fix: INSTALL_BUBBLEWRAP };
+  if (bwrapPath === null)
+    return {
+      ...base,
+      status: 'missing',
+      detail: `not tested: bubblewrap is missing${shownFacts}`,
+      fix: INSTALL_BUBBLEWRAP,
+    };
   try {
-    await execFileAsync(bwrapPath, ['--unshare-user', '--unshare-pid', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', '/bin/true'], {
-      env: PROBE_ENV,
-      timeout: QUICK_PROBE_TIMEOUT_MS,
-    });
+    await execFileAsync(
+      bwrapPath,
+      [
+        '--unshare-user',
+        '--unshare-pid',
+        '--ro-bind',
+        '/',
+        '/',
+        '--proc',
+        '/proc',
+        '--dev',
+        '/dev',
+        '--',
+        '/bin/true',
+      ],
+      {
+        env: PROBE_ENV,
+        timeout: QUICK_PROBE_TIMEOUT_MS,
+      },
+    );
     return { ...base, status: 'ok', detail: `usable${shownFacts}`, fix: null };
   } catch (error) {
-    return { ...base, status: 'missing', detail: `bubblewrap cannot create one: ${errorText(error)}${shownFacts}`, fix };
+    return {
+      ...base,
+      status: 'missing',
+      detail: `bubblewrap cannot create one: ${errorText(error)}${shownFacts}`,
+      fix,
+    };
   }
 }
 
@@ -117,7 +163,12 @@ export function checkPrivileges(options: { uidRangeStart: number; uidRangeSize: 
   const uid = process.getuid?.();
   if (uid === 0) {
     const last = options.uidRangeStart + options.uidRangeSize - 1;
-    return { ...base, status: 'ok', detail: `running as root: each kernel runs as its own uid (${options.uidRangeStart}-${last})`, fix: null };
+    return {
+      ...base,
+      status: 'ok',
+      detail: `running as root: each kernel runs as its own uid (${options.uidRangeStart}-${last})`,
+      fix: null,
+    };
   }
   return {
     ...base,
@@ -155,11 +206,21 @@ async function cgroupMounts(): Promise<CgroupMount[]> {
     if (root === undefined || mountPoint === undefined) continue;
     if (fsType === 'cgroup2') {
       const path = mountinfoPath(mountPoint);
-      const controllers = (await readFile(join(path, 'cgroup.controllers'), 'utf8').catch(() => '')).trim().split(/\s+/).filter(Boolean);
+      const controllers = (await readFile(join(path, 'cgroup.controllers'), 'utf8').catch(() => ''))
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean);
       mounts.push({ version: 2, mountPoint: path, root: mountinfoPath(root), controllers });
     } else if (fsType === 'cgroup') {
-      const controllers = superOptions.split(',').filter((option) => option !== 'rw' && option !== 'ro' && !option.includes('='));
-      mounts.push({ version: 1, mountPoint: mountinfoPath(mountPoint), root: mountinfoPath(root), controllers });
+      const controllers = superOptions
+        .split(',')
+        .filter((option) => option !== 'rw' && option !== 'ro' && !option.includes('='));
+      mounts.push({
+        version: 1,
+        mountPoint: mountinfoPath(mountPoint),
+        root: mountinfoPath(root),
+        controllers,
+      });
     }
   }
   return mounts;
@@ -194,14 +255,17 @@ async function writable(path: string): Promise<boolean> {
 export async function checkCgroups(): Promise<DoctorCheck> {
   const base = { id: 'cgroups', title: 'cgroups' };
   const mounts = await cgroupMounts();
-  if (mounts.length === 0) return { ...base, status: 'ok', detail: 'none mounted (not used yet: limits are rlimits)', fix: null };
+  if (mounts.length === 0)
+    return { ...base, status: 'ok', detail: 'none mounted (not used yet: limits are rlimits)', fix: null };
   const own = await ownCgroups();
   const parts: string[] = [];
   const v2 = mounts.find((mount) => mount.version === 2);
   if (v2) {
     const directory = ownCgroupDirectory(v2, own.get('') ?? '/');
     const controllers = v2.controllers.length > 0 ? v2.controllers.join(' ') : 'no controllers';
-    parts.push(`v2 at ${v2.mountPoint}: ${controllers}; own cgroup ${(await writable(directory)) ? 'writable' : 'read-only'}`);
+    parts.push(
+      `v2 at ${v2.mountPoint}: ${controllers}; own cgroup ${(await writable(directory)) ? 'writable' : 'read-only'}`,
+    );
   }
   const v1 = mounts.filter((mount) => mount.version === 1 && mount.controllers.length > 0);
   if (v1.length > 0) {
@@ -227,7 +291,8 @@ export function checkLimitsMechanism(): DoctorCheck {
     id: 'limits',
     title: 'limits mechanism',
     status: 'ok',
-    detail: 'rlimits (cgroups not used yet): address space, CPU seconds, processes, file size, open files; wall clock enforced by the host',
+    detail:
+      'rlimits (cgroups not used yet): address space, CPU seconds, processes, file size, open files; wall clock enforced by the host',
     fix: null,
   };
 }
@@ -276,14 +341,19 @@ export async function checkPackages(pythonPath: string): Promise<DoctorCheck[]> 
   let failure: string | null = null;
   const configDir = await mkdtemp(join(tmpdir(), 'vivarium-doctor-'));
   try {
-    const { stdout } = await execFileAsync(pythonPath, ['-I', '-c', PACKAGE_PROBE, ...DATA_STACK_PACKAGES.map((p) => p.module)], {
-      env: { ...PROBE_ENV, MPLBACKEND: 'Agg', MPLCONFIGDIR: configDir, HOME: configDir },
-      timeout: PACKAGE_PROBE_TIMEOUT_MS,
-      maxBuffer: 1_048_576,
-    });
+    const { stdout } = await execFileAsync(
+      pythonPath,
+      ['-I', '-c', PACKAGE_PROBE, ...DATA_STACK_PACKAGES.map((p) => p.module)],
+      {
+        env: { ...PROBE_ENV, MPLBACKEND: 'Agg', MPLCONFIGDIR: configDir, HOME: configDir },
+        timeout: PACKAGE_PROBE_TIMEOUT_MS,
+        maxBuffer: 1_048_576,
+      },
+    );
     for (const line of stdout.split('\n')) {
       const [marker, name, state, text] = line.split('\t');
-      if (marker === 'vivarium-doctor' && name !== undefined && state !== undefined) found.set(name, { state, text: text ?? '' });
+      if (marker === 'vivarium-doctor' && name !== undefined && state !== undefined)
+        found.set(name, { state, text: text ?? '' });
     }
   } catch (error) {
     failure = errorText(error);
@@ -293,7 +363,13 @@ export async function checkPackages(pythonPath: string): Promise<DoctorCheck[]> 
   return DATA_STACK_PACKAGES.map(({ module, debianPackage }) => {
     const result = found.get(module);
     const base = { id: `package:${module}`, title: module };
-    if (result?.state === 'ok') return { ...base, status: 'ok' as const, detail: result.text === '' ? 'importable' : result.text, fix: null };
+    if (result?.state === 'ok')
+      return {
+        ...base,
+        status: 'ok' as const,
+        detail: result.text === '' ? 'importable' : result.text,
+        fix: null,
+      };
     const detail = result ? result.text : `not checked: ${failure ?? 'the interpreter did not answer'}`;
     return { ...base, status: 'missing' as const, detail, fix: `apt-get install -y ${debianPackage}` };
   });

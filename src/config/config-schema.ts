@@ -61,9 +61,13 @@ export const configSchema = z
     /** Where workspaces and state live. Default: `$XDG_DATA_HOME/vivarium` or `~/.local/share/vivarium`. */
     dataDir: z.string().min(1).optional(),
     /** Modules imported at kernel start. */
-    preload: z.array(z.string().regex(/^[A-Za-z_][\w.]*$/, 'must be a dotted module name')).default([...DEFAULT_PRELOAD]),
+    preload: z
+      .array(z.string().regex(/^[A-Za-z_][\w.]*$/, 'must be a dotted module name'))
+      .default([...DEFAULT_PRELOAD]),
     /** Environment variables added inside the sandbox (nothing of the host's leaks in). */
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name'), z.string()).default({}),
+    env: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name'), z.string())
+      .default({}),
     limits: limitsSchema.default(limitsSchema.parse({})),
     session: z
       .object({
@@ -83,16 +87,28 @@ export const configSchema = z
         uidRangeSize: z.number().int().min(16).default(DEFAULT_UID_RANGE_SIZE),
       })
       .strict()
-      .default({ tmpSizeMb: DEFAULT_TMP_SIZE_MB, uidRangeStart: DEFAULT_UID_RANGE_START, uidRangeSize: DEFAULT_UID_RANGE_SIZE }),
+      .default({
+        tmpSizeMb: DEFAULT_TMP_SIZE_MB,
+        uidRangeStart: DEFAULT_UID_RANGE_START,
+        uidRangeSize: DEFAULT_UID_RANGE_SIZE,
+      }),
     workspace: z
       .object({
         /** `auto`: a bounded ext4 volume per workspace when the engine is root and loop devices work, else unbounded (doctor says so); `loop`: required; `none`: never. */
         quota: z.enum(['auto', 'loop', 'none']).default('auto'),
-        maxBytes: z.number().int().min(16 * 1024 * 1024).default(DEFAULT_WORKSPACE_MAX_BYTES),
+        maxBytes: z
+          .number()
+          .int()
+          .min(16 * 1024 * 1024)
+          .default(DEFAULT_WORKSPACE_MAX_BYTES),
         maxFiles: z.number().int().min(128).default(DEFAULT_WORKSPACE_MAX_FILES),
       })
       .strict()
-      .default({ quota: 'auto', maxBytes: DEFAULT_WORKSPACE_MAX_BYTES, maxFiles: DEFAULT_WORKSPACE_MAX_FILES }),
+      .default({
+        quota: 'auto',
+        maxBytes: DEFAULT_WORKSPACE_MAX_BYTES,
+        maxFiles: DEFAULT_WORKSPACE_MAX_FILES,
+      }),
     pool: z
       .object({
         /** Kernels started ahead of demand with the configured limits and preload; 0 disables. */
@@ -105,12 +121,17 @@ export const configSchema = z
     files: z
       .object({
         /** Extensions (lower case, no dot) the host file API accepts; `["*"]` accepts all. */
-        allowedExtensions: z.array(z.string().regex(/^(\*|[a-z0-9]+)$/, 'must be a lower-case extension without dot, or *')).default([...DEFAULT_ALLOWED_EXTENSIONS]),
+        allowedExtensions: z
+          .array(z.string().regex(/^(\*|[a-z0-9]+)$/, 'must be a lower-case extension without dot, or *'))
+          .default([...DEFAULT_ALLOWED_EXTENSIONS]),
         /** Largest file read or written through the host file API. */
         maxTransferBytes: positiveInt.default(DEFAULT_MAX_TRANSFER_BYTES),
       })
       .strict()
-      .default({ allowedExtensions: [...DEFAULT_ALLOWED_EXTENSIONS], maxTransferBytes: DEFAULT_MAX_TRANSFER_BYTES }),
+      .default({
+        allowedExtensions: [...DEFAULT_ALLOWED_EXTENSIONS],
+        maxTransferBytes: DEFAULT_MAX_TRANSFER_BYTES,
+      }),
   })
   .strict();
 

@@ -1,5 +1,11 @@
 export { configSchema, limitsSchema, ISOLATION_MODES, BACKENDS } from './config-schema.js';
 export type { Config, ConfigInput, Limits } from './config-schema.js';
-export { loadConfig, configFromEnv, defaultDataDir, formatConfigIssues, ROOT_DATA_DIR } from './load-config.js';
+export {
+  loadConfig,
+  configFromEnv,
+  defaultDataDir,
+  formatConfigIssues,
+  ROOT_DATA_DIR,
+} from './load-config.js';
 export type { LoadConfigOptions } from './load-config.js';
 export * from './defaults.js';

@@ -41,10 +41,16 @@ function unwrap(schema: z.ZodType): z.ZodType {
 function coerce(schema: z.ZodType, raw: string): unknown {
   const type = (unwrap(schema) as unknown as { def: { type: string } }).def.type;
   if (type === 'number') return raw.trim() === '' ? raw : Number(raw);
-  if (type === 'boolean') return raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
-  if (type === 'array') return raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  if (type === 'boolean')
+    return raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
+  if (type === 'array')
+    return raw
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== '');
   if (type === 'record' || type === 'object') {
     try {
+      // eslint-disable-next-line no-restricted-syntax -- the whole config is validated by configSchema
       return z.json().parse(JSON.parse(raw));
     } catch {
       return raw;
@@ -57,7 +63,11 @@ function coerce(schema: z.ZodType, raw: string): unknown {
  * Reads `VIVARIUM_<KEY>` and `VIVARIUM_<SECTION>_<KEY>` variables for every field of the schema,
  * e.g. `VIVARIUM_ISOLATION`, `VIVARIUM_LIMITS_TIMEOUT_MS`, `VIVARIUM_PRELOAD=numpy,pandas`.
  */
-export function configFromEnv(env: NodeJS.ProcessEnv, shape: Shape = configSchema.shape as Shape, prefix = 'VIVARIUM_'): Record<string, unknown> {
+export function configFromEnv(
+  env: NodeJS.ProcessEnv,
+  shape: Shape = configSchema.shape,
+  prefix = 'VIVARIUM_',
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, fieldSchema] of Object.entries(shape)) {
     const name = `${prefix}${toEnvName(key)}`;
@@ -93,21 +103,32 @@ function readConfigFile(path: string): Record<string, unknown> {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new VivariumError('CONFIG_INVALID', `Cannot read config file ${path}: ${(error as Error).message}`, {
-      details: { path },
-    });
+    throw new VivariumError(
+      'CONFIG_INVALID',
+      `Cannot read config file ${path}: ${(error as Error).message}`,
+      {
+        details: { path },
+      },
+    );
   }
   let parsed: unknown;
   try {
+    // eslint-disable-next-line no-restricted-syntax -- the whole config is validated by configSchema
     parsed = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
-    throw new VivariumError('CONFIG_INVALID', `Config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message}`, {
-      details: { path },
-    });
+    throw new VivariumError(
+      'CONFIG_INVALID',
+      `Config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message}`,
+      {
+        details: { path },
+      },
+    );
   }
   if (parsed === null || parsed === undefined) return {};
   if (!isPlainObject(parsed)) {
-    throw new VivariumError('CONFIG_INVALID', `Config file ${path} must hold an object at the top level`, { details: { path } });
+    throw new VivariumError('CONFIG_INVALID', `Config file ${path} must hold an object at the top level`, {
+      details: { path },
+    });
   }
   return parsed;
 }
@@ -135,7 +156,10 @@ export const ROOT_DATA_DIR = '/var/lib/vivarium';
  */
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   if (process.getuid?.() === 0) return ROOT_DATA_DIR;
-  const base = env.XDG_DATA_HOME && env.XDG_DATA_HOME.startsWith('/') ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share');
+  const base =
+    env.XDG_DATA_HOME && env.XDG_DATA_HOME.startsWith('/')
+      ? env.XDG_DATA_HOME
+      : join(homedir(), '.local', 'share');
   return join(base, 'vivarium');
 }
 
@@ -161,7 +185,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
   const fromFile = configFile === undefined ? {} : readConfigFile(resolve(cwd, configFile));
   const { config: _ignored, ...fromEnv } = configFromEnv(env);
-  const merged = merge(merge(fromFile, fromEnv), (options.overrides ?? {}) as Record<string, unknown>);
+  const merged = merge(merge(fromFile, fromEnv), options.overrides ?? {});
   const result = configSchema.safeParse(merged);
   if (!result.success) {
     const problems = formatConfigIssues(result.error);

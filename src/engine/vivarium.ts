@@ -3,7 +3,16 @@ import { limitsSchema, loadConfig, type Config, type ConfigInput, type Limits } 
 import { validate, VivariumError } from '../errors/index.js';
 import type { Execution } from '../kernel/index.js';
 import { Sandbox, type SandboxReport } from '../sandbox/index.js';
-import { detectLoopVolumes, KernelLauncher, KernelPool, type QuotaMechanism, Session, WorkspaceManager, type ExecuteOptions, type PoolStats } from '../session/index.js';
+import {
+  detectLoopVolumes,
+  KernelLauncher,
+  KernelPool,
+  type QuotaMechanism,
+  Session,
+  WorkspaceManager,
+  type ExecuteOptions,
+  type PoolStats,
+} from '../session/index.js';
 
 /** Options of {@link Vivarium.start}: any configuration field, plus where to read the rest. */
 export interface VivariumOptions extends ConfigInput {
@@ -48,7 +57,10 @@ async function resolveQuota(config: Config): Promise<QuotaMechanism> {
   const loop = await detectLoopVolumes();
   if (loop.available) return 'loop';
   if (config.workspace.quota === 'loop') {
-    throw new VivariumError('CONFIG_INVALID', `\`workspace.quota\` is \`loop\`, but workspace volumes are unavailable: ${loop.problem ?? 'unknown'}`);
+    throw new VivariumError(
+      'CONFIG_INVALID',
+      `\`workspace.quota\` is \`loop\`, but workspace volumes are unavailable: ${loop.problem ?? 'unknown'}`,
+    );
   }
   return 'none';
 }
@@ -98,7 +110,11 @@ export class Vivarium {
    */
   static async start(options: VivariumOptions = {}): Promise<Vivarium> {
     const { configFile, processEnv, ...overrides } = options;
-    const config = loadConfig({ overrides, ...(configFile ? { configFile } : {}), ...(processEnv ? { env: processEnv } : {}) });
+    const config = loadConfig({
+      overrides,
+      ...(configFile ? { configFile } : {}),
+      ...(processEnv ? { env: processEnv } : {}),
+    });
     const sandbox = new Sandbox(config);
     await sandbox.prepare();
     return new Vivarium(config, sandbox, await resolveQuota(config));
@@ -107,7 +123,11 @@ export class Vivarium {
   /** What `doctor` shows about the sandbox. */
   static async inspect(options: VivariumOptions = {}): Promise<SandboxReport> {
     const { configFile, processEnv, ...overrides } = options;
-    const config = loadConfig({ overrides, ...(configFile ? { configFile } : {}), ...(processEnv ? { env: processEnv } : {}) });
+    const config = loadConfig({
+      overrides,
+      ...(configFile ? { configFile } : {}),
+      ...(processEnv ? { env: processEnv } : {}),
+    });
     return new Sandbox(config).report();
   }
 
@@ -153,7 +173,10 @@ export class Vivarium {
   /** A live session by id; `SESSION_NOT_FOUND` otherwise. */
   getSession(id: string): Session {
     const session = this.sessions.get(id);
-    if (!session) throw new VivariumError('SESSION_NOT_FOUND', `No session with id \`${id}\``, { details: { sessionId: id } });
+    if (!session)
+      throw new VivariumError('SESSION_NOT_FOUND', `No session with id \`${id}\``, {
+        details: { sessionId: id },
+      });
     return session;
   }
 
@@ -190,7 +213,11 @@ export class Vivarium {
 
   private async closeIdleSessions(): Promise<void> {
     for (const session of this.sessions.values()) {
-      if (session.idleTimeoutMs > 0 && session.state !== 'busy' && session.idleForMs > session.idleTimeoutMs) {
+      if (
+        session.idleTimeoutMs > 0 &&
+        session.state !== 'busy' &&
+        session.idleForMs > session.idleTimeoutMs
+      ) {
         await session.close().catch(() => undefined);
       }
     }
@@ -200,7 +227,10 @@ export class Vivarium {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       clearInterval(this.sweeper);
-      await Promise.allSettled([this.kernels.stop(), ...[...this.sessions.values()].map((session) => session.close())]);
+      await Promise.allSettled([
+        this.kernels.stop(),
+        ...[...this.sessions.values()].map((session) => session.close()),
+      ]);
     })();
     return this.stopping;
   }

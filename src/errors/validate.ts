@@ -16,9 +16,13 @@ function expectation(issue: z.core.$ZodIssue): string {
     case 'invalid_type':
       return `${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`;
     case 'too_small':
-      return issue.origin === 'number' ? `a number ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}` : `at least ${String(issue.minimum)} long`;
+      return issue.origin === 'number'
+        ? `a number ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}`
+        : `at least ${String(issue.minimum)} long`;
     case 'too_big':
-      return issue.origin === 'number' ? `a number ${issue.inclusive ? '<=' : '<'} ${String(issue.maximum)}` : `at most ${String(issue.maximum)} long`;
+      return issue.origin === 'number'
+        ? `a number ${issue.inclusive ? '<=' : '<'} ${String(issue.maximum)}`
+        : `at most ${String(issue.maximum)} long`;
     case 'invalid_value':
       return `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'unrecognized_keys':
@@ -37,7 +41,10 @@ export function validate<S extends z.ZodType>(schema: S, input: unknown, what: s
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const name = issue.path.length > 0 ? issue.path.map(String).join('.') : what;
-    const got = issue.code === 'unrecognized_keys' ? describeValue(issue.keys) : describeValue(valueAt(input, issue.path));
+    const got =
+      issue.code === 'unrecognized_keys'
+        ? describeValue(issue.keys)
+        : describeValue(valueAt(input, issue.path));
     return `Expected \`${name}\` to be ${expectation(issue)}, got ${got}`;
   });
   throw new VivariumError('INVALID_ARGUMENT', problems.join('\n'), { details: { problems } });

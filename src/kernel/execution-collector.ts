@@ -21,11 +21,15 @@ export interface ExecutionCollectorOptions {
   onEvent?: ((event: ExecutionEvent) => void) | undefined;
 }
 
-type OutputFrame = Extract<KernelMessage, { type: 'stream' | 'display_data' | 'update_display_data' | 'clear_output' | 'execute_result' | 'error' }>;
+type OutputFrame = Extract<
+  KernelMessage,
+  { type: 'stream' | 'display_data' | 'update_display_data' | 'clear_output' | 'execute_result' | 'error' }
+>;
 
 function bundleBytes(data: MimeBundle): number {
   let total = 0;
-  for (const value of Object.values(data)) total += typeof value === 'string' ? value.length : JSON.stringify(value ?? null).length;
+  for (const value of Object.values(data))
+    total += typeof value === 'string' ? value.length : JSON.stringify(value ?? null).length;
   return total;
 }
 
@@ -84,7 +88,10 @@ export class ExecutionCollector {
         }
         let text = frame.text;
         if (size > budget) {
-          text = Buffer.from(text, 'utf8').subarray(0, budget).toString('utf8').replace(/\uFFFD$/, '');
+          text = Buffer.from(text, 'utf8')
+            .subarray(0, budget)
+            .toString('utf8')
+            .replace(/\uFFFD$/, '');
           this.truncated.output = true;
         }
         this.streamBytes += Math.min(size, budget);
@@ -116,11 +123,22 @@ export class ExecutionCollector {
           }
         } else {
           this.applyPendingClear();
-          const output: DisplayDataOutput = { output_type: 'display_data', data: frame.data, metadata: frame.metadata };
+          const output: DisplayDataOutput = {
+            output_type: 'display_data',
+            data: frame.data,
+            metadata: frame.metadata,
+          };
           if (displayId !== null) output.transient = { display_id: displayId };
           this.outputs.push(output);
         }
-        this.emit({ type: 'display-data', executionId, data: frame.data, metadata: frame.metadata, displayId, update });
+        this.emit({
+          type: 'display-data',
+          executionId,
+          data: frame.data,
+          metadata: frame.metadata,
+          displayId,
+          update,
+        });
         return;
       }
       case 'clear_output':
@@ -138,12 +156,27 @@ export class ExecutionCollector {
         this.displayBytes += size;
         this.applyPendingClear();
         this.result = frame.data;
-        this.outputs.push({ output_type: 'execute_result', execution_count: frame.execution_count, data: frame.data, metadata: frame.metadata });
-        this.emit({ type: 'execute-result', executionId, executionCount: frame.execution_count, data: frame.data, metadata: frame.metadata });
+        this.outputs.push({
+          output_type: 'execute_result',
+          execution_count: frame.execution_count,
+          data: frame.data,
+          metadata: frame.metadata,
+        });
+        this.emit({
+          type: 'execute-result',
+          executionId,
+          executionCount: frame.execution_count,
+          data: frame.data,
+          metadata: frame.metadata,
+        });
         return;
       }
       case 'error': {
-        const info: ExecutionErrorInfo = { ename: frame.ename, evalue: frame.evalue, traceback: frame.traceback };
+        const info: ExecutionErrorInfo = {
+          ename: frame.ename,
+          evalue: frame.evalue,
+          traceback: frame.traceback,
+        };
         if (frame.line !== undefined) info.line = frame.line;
         if (frame.column !== undefined) info.column = frame.column;
         this.setError(info);

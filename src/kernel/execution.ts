@@ -3,7 +3,14 @@ import type { FileChange } from './kernel-messages.js';
 /** How an execution ended. */
 export type ExecutionStatus = 'ok' | 'error' | 'timeout' | 'interrupted' | 'memory_exceeded' | 'killed';
 
-export const EXECUTION_STATUSES: readonly ExecutionStatus[] = ['ok', 'error', 'timeout', 'interrupted', 'memory_exceeded', 'killed'];
+export const EXECUTION_STATUSES: readonly ExecutionStatus[] = [
+  'ok',
+  'error',
+  'timeout',
+  'interrupted',
+  'memory_exceeded',
+  'killed',
+];
 
 /** A MIME bundle: `{"text/plain": "...", "image/png": "<base64>"}`. */
 export type MimeBundle = Record<string, unknown>;
@@ -81,9 +88,22 @@ export interface Execution {
 export type ExecutionEvent =
   | { type: 'execution-start'; executionId: string; sessionId: string; executionCount: number }
   | { type: 'stream-delta'; executionId: string; name: 'stdout' | 'stderr'; text: string }
-  | { type: 'display-data'; executionId: string; data: MimeBundle; metadata: Record<string, unknown>; displayId: string | null; update: boolean }
+  | {
+      type: 'display-data';
+      executionId: string;
+      data: MimeBundle;
+      metadata: Record<string, unknown>;
+      displayId: string | null;
+      update: boolean;
+    }
   | { type: 'clear-output'; executionId: string; wait: boolean }
-  | { type: 'execute-result'; executionId: string; executionCount: number; data: MimeBundle; metadata: Record<string, unknown> }
+  | {
+      type: 'execute-result';
+      executionId: string;
+      executionCount: number;
+      data: MimeBundle;
+      metadata: Record<string, unknown>;
+    }
   | ({ type: 'execution-error'; executionId: string } & ExecutionErrorInfo)
   | { type: 'input-request'; executionId: string; prompt: string; password: boolean }
   | { type: 'execution-end'; executionId: string; execution: Execution };

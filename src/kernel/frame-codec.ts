@@ -14,6 +14,9 @@ export function encodeFrame(message: unknown): Buffer {
   return Buffer.concat([header, body]);
 }
 
+/** `{`: the first byte of every frame body. */
+const OPEN_BRACE = 0x7b;
+
 /** Options of {@link FrameDecoder}. */
 export interface FrameDecoderOptions {
   /** Largest accepted frame body in bytes. @default DEFAULT_MAX_FRAME_BYTES */
@@ -22,8 +25,8 @@ export interface FrameDecoderOptions {
 
 /**
  * Splits a byte stream into frame bodies, parsed as JSON but not yet validated. A frame over the
- * cap or a body that is not JSON throws `PROTOCOL_VIOLATION`: the kernel's channel is spoiled and
- * the caller must treat the kernel as dead.
+ * cap or a body that is not a JSON object throws `PROTOCOL_VIOLATION`: the kernel's channel is
+ * spoiled and the caller must treat the kernel as dead.
  */
 export class FrameDecoder {
   private readonly maxFrameBytes: number;
@@ -49,6 +52,18 @@ export class FrameDecoder {
           `Kernel sent a frame of ${size} bytes, over the cap of ${this.maxFrameBytes}`,
           { details: { sizeBytes: size, maxFrameBytes: this.maxFrameBytes } },
         );
+      }
+      // Every frame the runtime sends is a JSON object. Checking the body's first byte as soon as it
+      // arrives catches a forged or torn length header at once, instead of swallowing the frames
+      // that follow into a body that never completes (the execution would hang until its timeout).
+      if (
+        size === 0 ||
+        (this.buffered > FRAME_HEADER_BYTES &&
+          this.peek(FRAME_HEADER_BYTES + 1)[FRAME_HEADER_BYTES] !== OPEN_BRACE)
+      ) {
+        throw new VivariumError('PROTOCOL_VIOLATION', 'Kernel sent a frame whose body is not a JSON object', {
+          details: { sizeBytes: size },
+        });
       }
       if (this.buffered < FRAME_HEADER_BYTES + size) break;
       const whole = this.take(FRAME_HEADER_BYTES + size);

@@ -40,7 +40,12 @@ export const kernelMessageSchema = z.discriminatedUnion('type', [
     preloaded: z.array(z.string()),
     preloadErrors: z.array(z.object({ module: z.string(), error: z.string() })),
   }),
-  z.object({ type: z.literal('stream'), id: z.string().nullable(), name: z.enum(['stdout', 'stderr']), text: z.string() }),
+  z.object({
+    type: z.literal('stream'),
+    id: z.string().nullable(),
+    name: z.enum(['stdout', 'stderr']),
+    text: z.string(),
+  }),
   z.object({
     type: z.enum(['display_data', 'update_display_data']),
     id: z.string().nullable(),

@@ -85,7 +85,11 @@ export class KernelProcess {
   private reasonValue: string | null = null;
   private diagnostics = '';
   private running: RunningExecution | null = null;
-  private pendingVariables: { resolve: (v: VariableSummary[]) => void; reject: (e: Error) => void; id: string } | null = null;
+  private pendingVariables: {
+    resolve: (v: VariableSummary[]) => void;
+    reject: (e: Error) => void;
+    id: string;
+  } | null = null;
   private readyWaiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
   private closing: Promise<void> | null = null;
   private readonly exited: Promise<void>;
@@ -114,7 +118,8 @@ export class KernelProcess {
     this.input.on('error', () => undefined);
     for (const stream of [child.stdout, child.stderr]) {
       stream?.on('data', (chunk: Buffer) => {
-        if (this.diagnostics.length < MAX_DIAGNOSTIC_BYTES) this.diagnostics += chunk.toString('utf8').slice(0, MAX_DIAGNOSTIC_BYTES);
+        if (this.diagnostics.length < MAX_DIAGNOSTIC_BYTES)
+          this.diagnostics += chunk.toString('utf8').slice(0, MAX_DIAGNOSTIC_BYTES);
       });
       stream?.on('error', () => undefined);
     }
@@ -137,11 +142,17 @@ export class KernelProcess {
         cwd: options.spec.cwd,
         stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', ...cgroupFds, ...(options.spec.extraFds ?? [])],
         detached: true,
-        ...(options.spec.uid === undefined ? {} : { uid: options.spec.uid, gid: options.spec.gid ?? options.spec.uid }),
+        ...(options.spec.uid === undefined
+          ? {}
+          : { uid: options.spec.uid, gid: options.spec.gid ?? options.spec.uid }),
       });
     } catch (error) {
       await options.cgroup?.destroy();
-      throw new VivariumError('KERNEL_START_FAILED', `Could not start the kernel: ${(error as Error).message}`, { cause: error });
+      throw new VivariumError(
+        'KERNEL_START_FAILED',
+        `Could not start the kernel: ${(error as Error).message}`,
+        { cause: error },
+      );
     } finally {
       for (const fd of [...cgroupFds, ...(options.spec.extraFds ?? [])]) closeSync(fd);
     }
@@ -151,7 +162,10 @@ export class KernelProcess {
     const ready = new Promise<void>((resolve, reject) => {
       kernel.readyWaiter = { resolve, reject };
     });
-    const timer = setTimeout(() => kernel.markDead(`did not become ready within ${options.startTimeoutMs} ms`), options.startTimeoutMs);
+    const timer = setTimeout(
+      () => kernel.markDead(`did not become ready within ${options.startTimeoutMs} ms`),
+      options.startTimeoutMs,
+    );
     const onAbort = (): void => kernel.markDead('start aborted');
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -213,7 +227,10 @@ export class KernelProcess {
   }
 
   private protocolViolation(detail: string): void {
-    this.kill(`protocol violation: the kernel's report channel was written to by something other than the runtime (${detail})`, 'killed');
+    this.kill(
+      `protocol violation: the kernel's report channel was written to by something other than the runtime (${detail})`,
+      'killed',
+    );
   }
 
   private dispatch(message: KernelMessage): void {
@@ -233,21 +250,25 @@ export class KernelProcess {
       case 'execute_result':
       case 'error':
         // Output of a finished cell's background threads has no execution to go to: dropped.
-        if (this.running && message.id === this.running.options.executionId) this.running.collector.add(message);
+        if (this.running && message.id === this.running.options.executionId)
+          this.running.collector.add(message);
         return;
       case 'input_request':
-        if (!this.running || message.id !== this.running.options.executionId) return this.protocolViolation('input request outside its execution');
+        if (!this.running || message.id !== this.running.options.executionId)
+          return this.protocolViolation('input request outside its execution');
         this.answerInput(this.running, message.prompt, message.password);
         return;
       case 'reply': {
         const running = this.running;
-        if (!running || message.id !== running.options.executionId || running.replied) return this.protocolViolation('a reply no request asked for');
+        if (!running || message.id !== running.options.executionId || running.replied)
+          return this.protocolViolation('a reply no request asked for');
         running.replied = true;
         void this.completeReply(running, message);
         return;
       }
       case 'variables':
-        if (!this.pendingVariables || message.id !== this.pendingVariables.id) return this.protocolViolation('variables no request asked for');
+        if (!this.pendingVariables || message.id !== this.pendingVariables.id)
+          return this.protocolViolation('variables no request asked for');
         this.pendingVariables.resolve(message.variables);
         this.pendingVariables = null;
         return;
@@ -258,8 +279,14 @@ export class KernelProcess {
   }
 
   /** Ends an execution from its reply, with the cgroup's figures where cgroups are in force. */
-  private async completeReply(running: RunningExecution, message: Extract<KernelMessage, { type: 'reply' }>): Promise<void> {
-    const oom = running.collector.hasError && message.status === 'error' && lastErrorName(running.collector) === 'MemoryError';
+  private async completeReply(
+    running: RunningExecution,
+    message: Extract<KernelMessage, { type: 'reply' }>,
+  ): Promise<void> {
+    const oom =
+      running.collector.hasError &&
+      message.status === 'error' &&
+      lastErrorName(running.collector) === 'MemoryError';
     let cpuMs = message.cpu_ms;
     let peakMemoryBytes = message.peak_rss_bytes;
     if (this.cgroup && running.cgroupCpuNsBefore !== null) {
@@ -276,7 +303,9 @@ export class KernelProcess {
       files: message.files,
       filesTruncated: message.files_truncated,
       kernelTruncatedOutput: message.stream_truncated,
-      reason: oom ? `the cell ran out of memory (limit ${running.options.callLimits?.memoryLimitMb ?? this.memoryLimitMb} MiB)` : null,
+      reason: oom
+        ? `the cell ran out of memory (limit ${running.options.callLimits?.memoryLimitMb ?? this.memoryLimitMb} MiB)`
+        : null,
     });
     if (this.stateValue === 'busy') this.stateValue = 'idle';
   }
@@ -293,17 +322,34 @@ export class KernelProcess {
       .then(() => handler({ prompt, password }))
       .then(
         (value) => this.send({ type: 'input_reply', id, value: String(value) }),
-        (error: unknown) => this.send({ type: 'input_reply', id, error: error instanceof Error ? error.message : String(error) }),
+        (error: unknown) =>
+          this.send({
+            type: 'input_reply',
+            id,
+            error: error instanceof Error ? error.message : String(error),
+          }),
       );
   }
 
   /** Runs one cell. Resolves with the Execution whatever happens in Python; throws only for engine faults. */
   execute(options: KernelExecuteOptions): Promise<Execution> {
     if (this.stateValue !== 'idle') {
-      const code = this.stateValue === 'dead' ? 'SESSION_DEAD' : this.stateValue === 'closed' ? 'SESSION_CLOSED' : 'INTERNAL';
-      return Promise.reject(new VivariumError(code, `The kernel is ${this.stateValue}${this.reasonValue ? `: ${this.reasonValue}` : ''}`, { details: { state: this.stateValue, reason: this.reasonValue } }));
+      const code =
+        this.stateValue === 'dead'
+          ? 'SESSION_DEAD'
+          : this.stateValue === 'closed'
+            ? 'SESSION_CLOSED'
+            : 'INTERNAL';
+      return Promise.reject(
+        new VivariumError(
+          code,
+          `The kernel is ${this.stateValue}${this.reasonValue ? `: ${this.reasonValue}` : ''}`,
+          { details: { state: this.stateValue, reason: this.reasonValue } },
+        ),
+      );
     }
-    if (options.signal?.aborted) return Promise.reject(new VivariumError('ABORTED', 'Execution aborted before it started'));
+    if (options.signal?.aborted)
+      return Promise.reject(new VivariumError('ABORTED', 'Execution aborted before it started'));
     this.stateValue = 'busy';
     return new Promise<Execution>((resolve) => {
       const collector = new ExecutionCollector({
@@ -316,7 +362,10 @@ export class KernelProcess {
       const onAbort = (): void => {
         this.interrupt();
         if (this.running && this.running.abortTimer === null) {
-          this.running.abortTimer = setTimeout(() => this.kill('aborted by the caller and did not stop after an interrupt', 'interrupted'), ABORT_INTERRUPT_GRACE_MS);
+          this.running.abortTimer = setTimeout(
+            () => this.kill('aborted by the caller and did not stop after an interrupt', 'interrupted'),
+            ABORT_INTERRUPT_GRACE_MS,
+          );
         }
       };
       options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -327,7 +376,11 @@ export class KernelProcess {
         startedAtIso: new Date().toISOString(),
         resolve,
         timer: setTimeout(
-          () => this.kill(`the execution exceeded its timeout of ${options.timeoutMs} ms; the kernel was killed and its namespace is lost`, 'timeout'),
+          () =>
+            this.kill(
+              `the execution exceeded its timeout of ${options.timeoutMs} ms; the kernel was killed and its namespace is lost`,
+              'timeout',
+            ),
           options.timeoutMs,
         ),
         abortTimer: null,
@@ -336,7 +389,12 @@ export class KernelProcess {
         cgroupCpuNsBefore: null,
       };
       this.running = running;
-      collector.emit({ type: 'execution-start', executionId: options.executionId, sessionId: options.sessionId, executionCount: 0 });
+      collector.emit({
+        type: 'execution-start',
+        executionId: options.executionId,
+        sessionId: options.sessionId,
+        executionCount: 0,
+      });
       void this.beginExecution(running);
     });
   }
@@ -383,7 +441,12 @@ export class KernelProcess {
   /** The user's variables. Only while idle (sessions queue it behind executions). */
   variables(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<VariableSummary[]> {
     if (this.stateValue !== 'idle') {
-      return Promise.reject(new VivariumError(this.stateValue === 'dead' ? 'SESSION_DEAD' : 'SESSION_CLOSED', `The kernel is ${this.stateValue}`));
+      return Promise.reject(
+        new VivariumError(
+          this.stateValue === 'dead' ? 'SESSION_DEAD' : 'SESSION_CLOSED',
+          `The kernel is ${this.stateValue}`,
+        ),
+      );
     }
     this.requestCounter += 1;
     const id = `vars-${this.requestCounter}`;
@@ -391,7 +454,12 @@ export class KernelProcess {
     return new Promise<VariableSummary[]>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pendingVariables = null;
-        reject(new VivariumError('INTERNAL', `Listing variables took longer than ${timeoutMs} ms (a __repr__ or __len__ may hang)`));
+        reject(
+          new VivariumError(
+            'INTERNAL',
+            `Listing variables took longer than ${timeoutMs} ms (a __repr__ or __len__ may hang)`,
+          ),
+        );
       }, timeoutMs);
       this.pendingVariables = {
         id,
@@ -438,13 +506,21 @@ export class KernelProcess {
     const oomKills = this.cgroup ? await this.cgroup.oomKills() : 0;
     if (this.cgroup) await this.cgroup.destroy();
     if (oomKills > 0 && this.reasonValue === null) {
-      this.markDead(`the kernel ran out of memory (limit ${this.memoryLimitMb} MiB) and was killed by the memory cgroup; its namespace is lost`, 'memory_exceeded');
+      this.markDead(
+        `the kernel ran out of memory (limit ${this.memoryLimitMb} MiB) and was killed by the memory cgroup; its namespace is lost`,
+        'memory_exceeded',
+      );
       return;
     }
     let reason: string;
     let status: ExecutionStatus = 'killed';
-    const signalNumber = signal ? osConstants.signals[signal] : code !== null && code > 128 ? code - 128 : null;
-    if (signalNumber === osConstants.signals.SIGXCPU) reason = 'the kernel exceeded its CPU time limit (cpuTimeLimitSec) and was killed';
+    const signalNumber = signal
+      ? osConstants.signals[signal]
+      : code !== null && code > 128
+        ? code - 128
+        : null;
+    if (signalNumber === osConstants.signals.SIGXCPU)
+      reason = 'the kernel exceeded its CPU time limit (cpuTimeLimitSec) and was killed';
     else if (signalNumber === osConstants.signals.SIGKILL) reason = 'the kernel was killed (SIGKILL)';
     else if (signalNumber !== null) reason = `the kernel died from signal ${signal ?? signalNumber}`;
     else reason = `the kernel exited with code ${code ?? 'unknown'} (os._exit, a crash, or a fatal error)`;
@@ -458,7 +534,9 @@ export class KernelProcess {
     if (this.stateValue === 'dead' || this.stateValue === 'closed') return;
     this.stateValue = 'dead';
     const finalReason = this.reasonValue;
-    const error = new VivariumError('KERNEL_DIED', `The kernel died: ${finalReason}`, { details: { reason: finalReason } });
+    const error = new VivariumError('KERNEL_DIED', `The kernel died: ${finalReason}`, {
+      details: { reason: finalReason },
+    });
     this.readyWaiter?.reject(error);
     this.readyWaiter = null;
     this.pendingVariables?.reject(error);
@@ -466,7 +544,12 @@ export class KernelProcess {
     const running = this.running;
     if (running) {
       running.collector.setError({
-        ename: status === 'timeout' ? 'TimeoutError' : status === 'interrupted' ? 'KeyboardInterrupt' : 'KernelDied',
+        ename:
+          status === 'timeout'
+            ? 'TimeoutError'
+            : status === 'interrupted'
+              ? 'KeyboardInterrupt'
+              : 'KernelDied',
         evalue: finalReason,
         traceback: [],
       });

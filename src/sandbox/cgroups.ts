@@ -119,11 +119,12 @@ export class CgroupManager {
         hierarchies.push({ controllers: [controller], base });
       }
       const names = hierarchies.flatMap((h) => h.controllers);
-      if (names.includes('memory') && names.includes('pids')) return new CgroupManager('v1', hierarchies, null);
+      if (names.includes('memory') && names.includes('pids'))
+        return new CgroupManager('v1', hierarchies, null);
       return new CgroupManager(
         'none',
         [],
-        'no writable cgroup tree with the memory and pids controllers (run as root, or delegate a cgroup v2 subtree to the engine\'s user, e.g. systemd Delegate=yes)',
+        "no writable cgroup tree with the memory and pids controllers (run as root, or delegate a cgroup v2 subtree to the engine's user, e.g. systemd Delegate=yes)",
       );
     } catch (error) {
       return new CgroupManager('none', [], `cgroups unavailable: ${(error as Error).message}`);
@@ -131,7 +132,11 @@ export class CgroupManager {
   }
 
   report(): CgroupReport {
-    return { mode: this.mode, controllers: this.hierarchies.flatMap((h) => h.controllers).filter((c) => c !== 'cpuacct'), problem: this.problem };
+    return {
+      mode: this.mode,
+      controllers: this.hierarchies.flatMap((h) => h.controllers).filter((c) => c !== 'cpuacct'),
+      problem: this.problem,
+    };
   }
 
   get enabled(): boolean {
@@ -265,7 +270,9 @@ export class KernelCgroup {
   async peakMemoryBytes(): Promise<number | null> {
     const memory = this.dir('memory');
     if (!memory) return null;
-    return readNumber(this.mode === 'v2' ? join(memory, 'memory.peak') : join(memory, 'memory.max_usage_in_bytes'));
+    return readNumber(
+      this.mode === 'v2' ? join(memory, 'memory.peak') : join(memory, 'memory.max_usage_in_bytes'),
+    );
   }
 
   /** CPU time of the whole kernel tree, nanoseconds; null when unknown. */

@@ -1,6 +1,18 @@
-export { Sandbox, CGROUP_FD_START, kernelBaseEnv, RUNTIME_SOURCE_DIR, INSTALL_BWRAP_HINT } from './sandbox.js';
+export {
+  Sandbox,
+  CGROUP_FD_START,
+  kernelBaseEnv,
+  RUNTIME_SOURCE_DIR,
+  INSTALL_BWRAP_HINT,
+} from './sandbox.js';
 export type { LaunchSpec, LaunchOptions, SandboxReport } from './sandbox.js';
-export { buildBwrapArgs, SANDBOX_WORKSPACE, SANDBOX_RUNTIME, SANDBOX_UID, ETC_BINDS } from './bwrap-profile.js';
+export {
+  buildBwrapArgs,
+  SANDBOX_WORKSPACE,
+  SANDBOX_RUNTIME,
+  SANDBOX_UID,
+  ETC_BINDS,
+} from './bwrap-profile.js';
 export type { BwrapProfileOptions } from './bwrap-profile.js';
 export { probeInterpreter } from './interpreter-probe.js';
 export type { InterpreterInfo } from './interpreter-probe.js';

@@ -56,9 +56,13 @@ export async function probeInterpreter(pythonPath: string, signal?: AbortSignal)
     return { path: pythonPath, executable, version: parsed.version, directories };
   } catch (error) {
     if (error instanceof VivariumError) throw error;
-    throw new VivariumError('INTERPRETER_UNAVAILABLE', `Python interpreter ${pythonPath} did not start: ${(error as Error).message}`, {
-      details: { pythonPath },
-      cause: error,
-    });
+    throw new VivariumError(
+      'INTERPRETER_UNAVAILABLE',
+      `Python interpreter ${pythonPath} did not start: ${(error as Error).message}`,
+      {
+        details: { pythonPath },
+        cause: error,
+      },
+    );
   }
 }

@@ -128,7 +128,8 @@ export class Sandbox {
 
   /** The cgroup tree kernels are placed in; `mode: 'none'` means rlimits alone. */
   get cgroups(): CgroupManager {
-    if (this.cgroupManager === null) throw new VivariumError('SANDBOX_UNAVAILABLE', 'The sandbox was not prepared: call prepare() first');
+    if (this.cgroupManager === null)
+      throw new VivariumError('SANDBOX_UNAVAILABLE', 'The sandbox was not prepared: call prepare() first');
     return this.cgroupManager;
   }
 
@@ -156,7 +157,7 @@ export class Sandbox {
     await this.cgroupManager.sweepStale();
     if (!this.isolated) {
       process.emitWarning(
-        'Vivarium isolation is `none`: Python code runs UNSANDBOXED with the engine\'s own rights. Use only for trusted code.',
+        "Vivarium isolation is `none`: Python code runs UNSANDBOXED with the engine's own rights. Use only for trusted code.",
         { code: 'VIVARIUM_UNSANDBOXED' },
       );
       return;
@@ -176,7 +177,9 @@ export class Sandbox {
     const uid = this.runningAsRoot ? this.uids.acquire() : undefined;
     try {
       const spec = this.launchSpec({ workspaceDir: this.runtimeDir, ...(uid === undefined ? {} : { uid }) });
-      const args = spec.args.slice(0, spec.args.indexOf('--') + 1).concat([this.config.pythonPath, '-I', '-c', 'pass']);
+      const args = spec.args
+        .slice(0, spec.args.indexOf('--') + 1)
+        .concat([this.config.pythonPath, '-I', '-c', 'pass']);
       await execFileAsync(spec.command, args, {
         env: spec.env,
         timeout: 20_000,
@@ -190,10 +193,14 @@ export class Sandbox {
         : /No such file|not found/i.test(stderr)
           ? `${INSTALL_BWRAP_HINT}; the data directory and runtime must be readable by the kernel uid`
           : 'run `vivarium doctor` for details';
-      throw new VivariumError('SANDBOX_UNAVAILABLE', `The bubblewrap sandbox does not work here: ${stderr}. Fix: ${hint}`, {
-        details: { stderr, fix: hint },
-        cause: error,
-      });
+      throw new VivariumError(
+        'SANDBOX_UNAVAILABLE',
+        `The bubblewrap sandbox does not work here: ${stderr}. Fix: ${hint}`,
+        {
+          details: { stderr, fix: hint },
+          cause: error,
+        },
+      );
     } finally {
       if (uid !== undefined) this.uids.release(uid);
     }
@@ -213,7 +220,10 @@ export class Sandbox {
     const env: Record<string, string> = { ...kernelBaseEnv(), ...this.config.env, ...(options.env ?? {}) };
     const cgroupFdCount = options.cgroupFdCount ?? 0;
     if (cgroupFdCount > 0) {
-      env.VIVARIUM_CGROUP_FDS = Array.from({ length: cgroupFdCount }, (_, index) => CGROUP_FD_START + index).join(',');
+      env.VIVARIUM_CGROUP_FDS = Array.from(
+        { length: cgroupFdCount },
+        (_, index) => CGROUP_FD_START + index,
+      ).join(',');
     }
     if (!this.isolated) {
       return {
@@ -263,7 +273,11 @@ export class Sandbox {
       runningAsRoot: this.runningAsRoot,
       distinctUids: this.isolated && this.runningAsRoot,
       interpreter: this.interpreter,
-      cgroups: this.cgroupManager?.report() ?? { mode: 'none', controllers: [], problem: problem ?? 'not checked' },
+      cgroups: this.cgroupManager?.report() ?? {
+        mode: 'none',
+        controllers: [],
+        problem: problem ?? 'not checked',
+      },
     };
   }
 }

@@ -58,7 +58,9 @@ export class KernelLauncher implements KernelSource {
   ) {}
 
   async acquire(request: KernelAcquireRequest): Promise<KernelLease> {
-    const workspace = request.workspaceDir ? await this.workspaces.adopt(request.workspaceDir) : await this.workspaces.create();
+    const workspace = request.workspaceDir
+      ? await this.workspaces.adopt(request.workspaceDir)
+      : await this.workspaces.create();
     try {
       const kernel = await this.start({ ...request, workspace });
       return { kernel, workspace };
@@ -86,7 +88,10 @@ export class KernelLauncher implements KernelSource {
     return KernelProcess.start({
       spec,
       preload: request.preload,
-      limits: { ...request.limits, ...(cgroup ? { addressSpaceMb: addressSpaceHeadroomMb(request.limits.memoryLimitMb) } : {}) },
+      limits: {
+        ...request.limits,
+        ...(cgroup ? { addressSpaceMb: addressSpaceHeadroomMb(request.limits.memoryLimitMb) } : {}),
+      },
       startTimeoutMs: this.config.session.startTimeoutMs,
       cgroup,
       ...(request.signal ? { signal: request.signal } : {}),

@@ -1,6 +1,12 @@
 import type { Limits } from '../config/index.js';
 import type { KernelProcess } from '../kernel/index.js';
-import type { KernelAcquireRequest, KernelLauncher, KernelLease, KernelRequest, KernelSource } from './kernel-launcher.js';
+import type {
+  KernelAcquireRequest,
+  KernelLauncher,
+  KernelLease,
+  KernelRequest,
+  KernelSource,
+} from './kernel-launcher.js';
 import type { WorkspaceManager } from './workspace-manager.js';
 
 /** First wait after a failed start; doubles up to {@link POOL_MAX_BACKOFF_MS}. */
@@ -157,7 +163,11 @@ export class KernelPool implements KernelSource {
     if (this.options.adjustable) {
       return want.memoryLimitMb <= pool.memoryLimitMb && want.maxProcesses <= pool.maxProcesses;
     }
-    return want.memoryLimitMb === pool.memoryLimitMb && want.maxProcesses === pool.maxProcesses && want.cpuCores === pool.cpuCores;
+    return (
+      want.memoryLimitMb === pool.memoryLimitMb &&
+      want.maxProcesses === pool.maxProcesses &&
+      want.cpuCores === pool.cpuCores
+    );
   }
 
   async acquire(request: KernelAcquireRequest): Promise<KernelLease> {

@@ -1,7 +1,13 @@
 import { z } from 'zod';
-import { limitsSchema, type Limits } from '../config/index.js';
+import type { Limits } from '../config/index.js';
 import { validate, VivariumError } from '../errors/index.js';
-import type { Execution, ExecutionEvent, InputHandler, KernelProcess, VariableSummary } from '../kernel/index.js';
+import type {
+  Execution,
+  ExecutionEvent,
+  InputHandler,
+  KernelProcess,
+  VariableSummary,
+} from '../kernel/index.js';
 import { newId } from './ids.js';
 import type { KernelSource } from './kernel-launcher.js';
 import { WorkspaceFiles } from './workspace-files.js';
@@ -103,7 +109,9 @@ export class Session {
       root: parts.workspace.dir,
       allowedExtensions: parts.files.allowedExtensions,
       maxTransferBytes: parts.files.maxTransferBytes,
-      ...(parts.workspace.uid === undefined ? {} : { ownerUid: parts.workspace.uid, ownerGid: parts.workspace.uid }),
+      ...(parts.workspace.uid === undefined
+        ? {}
+        : { ownerUid: parts.workspace.uid, ownerGid: parts.workspace.uid }),
     });
   }
 
@@ -180,7 +188,10 @@ export class Session {
   }
 
   private assertUsable(): KernelProcess {
-    if (this.stateValue === 'closed' || this.closing) throw new VivariumError('SESSION_CLOSED', `Session ${this.id} is closed`, { details: { sessionId: this.id } });
+    if (this.stateValue === 'closed' || this.closing)
+      throw new VivariumError('SESSION_CLOSED', `Session ${this.id} is closed`, {
+        details: { sessionId: this.id },
+      });
     if (this.stateValue === 'dead' || !this.kernel) {
       throw new VivariumError(
         'SESSION_DEAD',
@@ -197,7 +208,12 @@ export class Session {
    */
   execute(code: string, options: ExecuteOptions = {}): Promise<Execution> {
     if (typeof code !== 'string') {
-      return Promise.reject(new VivariumError('INVALID_ARGUMENT', `Expected \`code\` to be a string, got ${JSON.stringify(code)} (${typeof code})`));
+      return Promise.reject(
+        new VivariumError(
+          'INVALID_ARGUMENT',
+          `Expected \`code\` to be a string, got ${JSON.stringify(code)} (${typeof code})`,
+        ),
+      );
     }
     let parsed: ExecuteOptions;
     try {
@@ -265,12 +281,14 @@ export class Session {
    * (status `killed`); queued cells run on the new kernel.
    */
   restart(options: { signal?: AbortSignal } = {}): Promise<RestartResult> {
-    if (this.stateValue === 'closed' || this.closing) return Promise.reject(new VivariumError('SESSION_CLOSED', `Session ${this.id} is closed`));
+    if (this.stateValue === 'closed' || this.closing)
+      return Promise.reject(new VivariumError('SESSION_CLOSED', `Session ${this.id} is closed`));
     const old = this.kernel;
     old?.kill('the session was restarted');
     return this.enqueue(async () => {
       if (old) await old.close();
-      if (this.stateValue === 'closed' || this.closing) throw new VivariumError('SESSION_CLOSED', `Session ${this.id} is closed`);
+      if (this.stateValue === 'closed' || this.closing)
+        throw new VivariumError('SESSION_CLOSED', `Session ${this.id} is closed`);
       this.kernel = null;
       try {
         await this.startKernel(options.signal);

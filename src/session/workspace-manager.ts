@@ -69,10 +69,18 @@ export class WorkspaceManager {
     try {
       info = await stat(dir);
     } catch {
-      throw new VivariumError('INVALID_ARGUMENT', `Expected \`workspaceDir\` to be an existing directory, got \`${dir}\` (string)`, { details: { workspaceDir: dir } });
+      throw new VivariumError(
+        'INVALID_ARGUMENT',
+        `Expected \`workspaceDir\` to be an existing directory, got \`${dir}\` (string)`,
+        { details: { workspaceDir: dir } },
+      );
     }
     if (!info.isDirectory()) {
-      throw new VivariumError('INVALID_ARGUMENT', `Expected \`workspaceDir\` to be a directory, got \`${dir}\` (a file)`, { details: { workspaceDir: dir } });
+      throw new VivariumError(
+        'INVALID_ARGUMENT',
+        `Expected \`workspaceDir\` to be a directory, got \`${dir}\` (a file)`,
+        { details: { workspaceDir: dir } },
+      );
     }
     const uid = this.sandbox.isolated && this.sandbox.runningAsRoot && info.uid !== 0 ? info.uid : undefined;
     return { dir, uid, owned: false };
@@ -81,7 +89,8 @@ export class WorkspaceManager {
   /** Removes an owned workspace and releases its uid. Idempotent. */
   async dispose(workspace: Workspace): Promise<void> {
     if (workspace.owned) {
-      if (workspace.imagePath) await destroyVolume({ imagePath: workspace.imagePath, mountPoint: workspace.dir });
+      if (workspace.imagePath)
+        await destroyVolume({ imagePath: workspace.imagePath, mountPoint: workspace.dir });
       await rm(workspace.dir, { recursive: true, force: true, maxRetries: 3 });
       this.sandbox.releaseUid(workspace.uid);
     }

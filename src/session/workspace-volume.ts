@@ -22,7 +22,10 @@ export async function detectLoopVolumes(): Promise<{ available: boolean; problem
     try {
       await access(path, path.startsWith('/dev') ? fsConstants.W_OK : fsConstants.X_OK);
     } catch {
-      return { available: false, problem: `${path} is missing${path.includes('mkfs') ? ' (apt-get install -y e2fsprogs)' : ''}` };
+      return {
+        available: false,
+        problem: `${path} is missing${path.includes('mkfs') ? ' (apt-get install -y e2fsprogs)' : ''}`,
+      };
     }
   }
   return { available: true, problem: null };
@@ -35,7 +38,12 @@ export async function detectLoopVolumes(): Promise<{ available: boolean; problem
  * host disk nor other sessions notice. The image persists beside the data; it costs only what is
  * written.
  */
-export async function createVolume(options: { imagePath: string; mountPoint: string; bounds: VolumeBounds; uid: number | undefined }): Promise<void> {
+export async function createVolume(options: {
+  imagePath: string;
+  mountPoint: string;
+  bounds: VolumeBounds;
+  uid: number | undefined;
+}): Promise<void> {
   const { imagePath, mountPoint, bounds } = options;
   await writeFile(imagePath, '', { mode: 0o600 });
   try {
@@ -43,10 +51,25 @@ export async function createVolume(options: { imagePath: string; mountPoint: str
     const owner = options.uid ?? 0;
     await execFileAsync(
       'mkfs.ext4',
-      ['-q', '-F', '-m', '0', '-N', String(bounds.maxFiles), '-J', 'size=4', '-E', `lazy_itable_init=1,lazy_journal_init=1,root_owner=${owner}:${owner}`, imagePath],
+      [
+        '-q',
+        '-F',
+        '-m',
+        '0',
+        '-N',
+        String(bounds.maxFiles),
+        '-J',
+        'size=4',
+        '-E',
+        `lazy_itable_init=1,lazy_journal_init=1,root_owner=${owner}:${owner}`,
+        imagePath,
+      ],
       { env: TOOL_ENV, timeout: 30_000 },
     );
-    await execFileAsync('mount', ['-o', 'loop,nosuid,nodev', imagePath, mountPoint], { env: TOOL_ENV, timeout: 30_000 });
+    await execFileAsync('mount', ['-o', 'loop,nosuid,nodev', imagePath, mountPoint], {
+      env: TOOL_ENV,
+      timeout: 30_000,
+    });
   } catch (error) {
     await rm(imagePath, { force: true });
     throw error;

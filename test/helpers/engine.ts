@@ -47,7 +47,10 @@ export async function startEngine(options: VivariumOptions = {}): Promise<Engine
  * Registers `beforeAll`/`afterAll` for one engine shared by the tests of a file (or `describe`).
  * The returned object's fields are usable inside tests and hooks that run after `beforeAll`.
  */
-export function useEngine(options: VivariumOptions = {}): { readonly vv: Vivarium; readonly dataDir: string } {
+export function useEngine(options: VivariumOptions = {}): {
+  readonly vv: Vivarium;
+  readonly dataDir: string;
+} {
   let fixture: EngineFixture | null = null;
   beforeAll(async () => {
     fixture = await startEngine(options);
@@ -112,7 +115,11 @@ export async function kernelProcesses(marker: string): Promise<ProcessEntry[]> {
 }
 
 /** Waits until `predicate()` holds, polling; throws with `what` after `timeoutMs`. */
-export async function waitFor(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+export async function waitFor(
+  predicate: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await predicate()) return;
@@ -122,7 +129,10 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, what:
 }
 
 /** An `onEvent` that records every event with the time (performance.now()) it arrived. */
-export function recordEvents(): { events: Array<{ atMs: number; event: ExecutionEvent }>; onEvent: (event: ExecutionEvent) => void } {
+export function recordEvents(): {
+  events: Array<{ atMs: number; event: ExecutionEvent }>;
+  onEvent: (event: ExecutionEvent) => void;
+} {
   const events: Array<{ atMs: number; event: ExecutionEvent }> = [];
   return { events, onEvent: (event) => events.push({ atMs: performance.now(), event }) };
 }
@@ -131,7 +141,9 @@ export function recordEvents(): { events: Array<{ atMs: number; event: Execution
 export function pngSize(base64: string): { width: number; height: number } {
   const bytes = Buffer.from(base64, 'base64');
   const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  if (bytes.length < 24 || !bytes.subarray(0, 8).equals(signature)) throw new Error('not a PNG: bad signature');
-  if (bytes.subarray(12, 16).toString('latin1') !== 'IHDR') throw new Error('not a PNG: first chunk is not IHDR');
+  if (bytes.length < 24 || !bytes.subarray(0, 8).equals(signature))
+    throw new Error('not a PNG: bad signature');
+  if (bytes.subarray(12, 16).toString('latin1') !== 'IHDR')
+    throw new Error('not a PNG: first chunk is not IHDR');
   return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
 }

@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import { Vivarium, type CreateSessionOptions, type Execution, type ExecuteOptions, type Session, type VivariumOptions } from '../../src/index.js';
+import {
+  Vivarium,
+  type CreateSessionOptions,
+  type Execution,
+  type ExecuteOptions,
+  type Session,
+  type VivariumOptions,
+} from '../../src/index.js';
 
 /**
  * Shared fixture of the containment suite (`test/security`): a real engine (real bubblewrap, real
@@ -33,9 +40,11 @@ export const ATTACKS_DIR = fileURLToPath(new URL('../fixtures/attacks/', import.
 
 /**
  * What a data directory may hold once the engine has stopped: its own layout, nothing a kernel made.
- * `workspaces/` must be empty; everything else must be owned by the engine's uid.
+ * `workspaces/` and `volumes/` (workspace images) must be empty; everything else must be owned by
+ * the engine's uid; nothing may stay mounted below it.
  */
-export const ENGINE_LAYOUT_ENTRIES: readonly string[] = ['sandbox', 'workspaces'];
+export const ENGINE_LAYOUT_ENTRIES: readonly string[] = ['sandbox', 'workspaces', 'volumes'];
+const EMPTY_AFTER_STOP: readonly string[] = ['workspaces', 'volumes'];
 
 /** One host process, read from `/proc/<pid>/status`. */
 export interface HostProcess {
@@ -77,7 +86,9 @@ export async function processesOfUid(uid: number): Promise<HostProcess[]> {
 /** Host processes whose uid lies in the suite's range. */
 export async function processesInSecurityRange(): Promise<HostProcess[]> {
   return (await hostProcesses()).filter((process) =>
-    process.uids.some((uid) => uid >= SECURITY_UID_RANGE_START && uid < SECURITY_UID_RANGE_START + SECURITY_UID_RANGE_SIZE),
+    process.uids.some(
+      (uid) => uid >= SECURITY_UID_RANGE_START && uid < SECURITY_UID_RANGE_START + SECURITY_UID_RANGE_SIZE,
+    ),
   );
 }
 
@@ -119,7 +130,13 @@ export function describeExecution(execution: Execution): string {
   return JSON.stringify({
     status: execution.status,
     reason: execution.reason,
-    error: execution.error ? { ename: execution.error.ename, evalue: execution.error.evalue, traceback: execution.error.traceback.slice(-3) } : null,
+    error: execution.error
+      ? {
+          ename: execution.error.ename,
+          evalue: execution.error.evalue,
+          traceback: execution.error.traceback.slice(-3),
+        }
+      : null,
     stdoutTail: execution.stdout.slice(-2_000),
     stderrTail: execution.stderr.slice(-2_000),
   });
@@ -129,13 +146,17 @@ export function describeExecution(execution: Execution): string {
 export function verdictOf(execution: Execution): Verdict {
   const lines = execution.stdout.split('\n').filter((line) => line.trim() !== '');
   const last = lines.at(-1);
-  if (last === undefined) throw new Error(`The attack program printed no verdict: ${describeExecution(execution)}`);
+  if (last === undefined)
+    throw new Error(`The attack program printed no verdict: ${describeExecution(execution)}`);
   try {
     const parsed: unknown = JSON.parse(last);
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new Error('not an object');
     return parsed as Verdict;
   } catch (error) {
-    throw new Error(`The attack program's last line is not a JSON object (${(error as Error).message}): ${describeExecution(execution)}`);
+    throw new Error(
+      `The attack program's last line is not a JSON object (${(error as Error).message}): ${describeExecution(execution)}`,
+    );
   }
 }
 
@@ -145,7 +166,11 @@ export interface AttackOptions extends ExecuteOptions {
 }
 
 /** Runs one attack program as a cell and returns the execution and, when it printed one, its verdict. */
-export async function runAttack(session: Session, name: string, options: AttackOptions = {}): Promise<{ execution: Execution; verdict: Verdict | null }> {
+export async function runAttack(
+  session: Session,
+  name: string,
+  options: AttackOptions = {},
+): Promise<{ execution: Execution; verdict: Verdict | null }> {
   const { args, ...executeOptions } = options;
   const execution = await session.execute(attackSource(name, args), executeOptions);
   let verdict: Verdict | null = null;
@@ -158,7 +183,11 @@ export async function runAttack(session: Session, name: string, options: AttackO
 }
 
 /** Like {@link runAttack}, but the cell must end `ok` with a verdict. */
-export async function runAttackExpectingVerdict(session: Session, name: string, options: AttackOptions = {}): Promise<Verdict> {
+export async function runAttackExpectingVerdict(
+  session: Session,
+  name: string,
+  options: AttackOptions = {},
+): Promise<Verdict> {
   const { args, ...executeOptions } = options;
   const execution = await session.execute(attackSource(name, args), executeOptions);
   expect(execution.status, describeExecution(execution)).toBe('ok');
@@ -187,7 +216,10 @@ export interface SecurityEngine {
  * Starts an engine on `os.tmpdir()/vivarium-security-<name>-XXXXXX` with `preload: []`, no
  * config file or `VIVARIUM_*` variable of the developer, and the suite's uid range.
  */
-export async function startSecurityEngine(name: string, options: VivariumOptions = {}): Promise<SecurityEngine> {
+export async function startSecurityEngine(
+  name: string,
+  options: VivariumOptions = {},
+): Promise<SecurityEngine> {
   const dataDir = await mkdtemp(join(tmpdir(), `${SECURITY_DATA_DIR_PREFIX}${name}-`));
   let vv: Vivarium;
   try {
@@ -195,7 +227,11 @@ export async function startSecurityEngine(name: string, options: VivariumOptions
       preload: [],
       processEnv: {},
       ...options,
-      sandbox: { uidRangeStart: SECURITY_UID_RANGE_START, uidRangeSize: SECURITY_UID_RANGE_SIZE, ...(options.sandbox ?? {}) },
+      sandbox: {
+        uidRangeStart: SECURITY_UID_RANGE_START,
+        uidRangeSize: SECURITY_UID_RANGE_SIZE,
+        ...(options.sandbox ?? {}),
+      },
       dataDir,
     });
   } catch (error) {
@@ -244,16 +280,33 @@ export async function startSecurityEngine(name: string, options: VivariumOptions
  */
 export async function expectOnlyEngineLayout(dataDir: string, kernelUids: readonly number[]): Promise<void> {
   const top = await readdir(dataDir);
-  expect(top.filter((entry) => !ENGINE_LAYOUT_ENTRIES.includes(entry)), `unexpected entries in ${dataDir}`).toEqual([]);
-  if (top.includes('workspaces')) expect(await readdir(join(dataDir, 'workspaces')), 'workspaces left after vv.stop()').toEqual([]);
+  expect(
+    top.filter((entry) => !ENGINE_LAYOUT_ENTRIES.includes(entry)),
+    `unexpected entries in ${dataDir}`,
+  ).toEqual([]);
+  for (const entry of EMPTY_AFTER_STOP) {
+    if (top.includes(entry))
+      expect(await readdir(join(dataDir, entry)), `${entry} left after vv.stop()`).toEqual([]);
+  }
+  expect(await mountsUnder(dataDir), 'mounts left under the data directory').toEqual([]);
   const ownedByKernels: string[] = [];
   const walk = async (path: string): Promise<void> => {
     const info = await lstat(path);
-    if (kernelUids.includes(info.uid) || info.uid !== process.getuid?.()) ownedByKernels.push(`${path} (uid ${info.uid})`);
+    if (kernelUids.includes(info.uid) || info.uid !== process.getuid?.())
+      ownedByKernels.push(`${path} (uid ${info.uid})`);
     if (info.isDirectory()) for (const entry of await readdir(path)) await walk(join(path, entry));
   };
   await walk(dataDir);
   expect(ownedByKernels, 'files in the data directory not owned by the engine').toEqual([]);
+}
+
+/** Host mount points at or below `dir` (workspace volumes left mounted). */
+export async function mountsUnder(dir: string): Promise<string[]> {
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+  return mountinfo
+    .split('\n')
+    .map((line) => line.split(' ')[4] ?? '')
+    .filter((mountPoint) => mountPoint === dir || mountPoint.startsWith(`${dir}/`));
 }
 
 /** What one file's fixture used, read by `zz-cleanup.test.ts`. */

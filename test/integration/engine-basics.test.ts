@@ -33,7 +33,10 @@ describe('cells', () => {
     expect(execution.result).toEqual({ 'text/plain': '2' });
     const results = execution.outputs.filter((output) => output.output_type === 'execute_result');
     expect(results).toHaveLength(1);
-    expect(results[0]).toMatchObject({ data: { 'text/plain': '2' }, execution_count: execution.executionCount });
+    expect(results[0]).toMatchObject({
+      data: { 'text/plain': '2' },
+      execution_count: execution.executionCount,
+    });
   });
 
   it('suppresses the result after a trailing semicolon, and has none for a statement', async () => {
@@ -58,7 +61,10 @@ describe('cells', () => {
     expect(second.executionCount).toBe(first.executionCount + 1);
     expect(third.executionCount).toBe(second.executionCount + 1);
     expect(fourth.executionCount).toBe(third.executionCount + 1);
-    expect(second.outputs[0]).toMatchObject({ output_type: 'execute_result', execution_count: second.executionCount });
+    expect(second.outputs[0]).toMatchObject({
+      output_type: 'execute_result',
+      execution_count: second.executionCount,
+    });
     expect(s.info().executionCount).toBeGreaterThanOrEqual(4);
   });
 
@@ -83,7 +89,9 @@ describe('queueing', () => {
     expect(new Set(counts).size).toBe(5);
     executions.forEach((execution, index) => {
       expectOk(execution);
-      expect(execution.result).toEqual({ 'text/plain': `[${[0, 1, 2, 3, 4].slice(0, index + 1).join(', ')}]` });
+      expect(execution.result).toEqual({
+        'text/plain': `[${[0, 1, 2, 3, 4].slice(0, index + 1).join(', ')}]`,
+      });
     });
     expect((await s.execute('order')).result).toEqual({ 'text/plain': '[0, 1, 2, 3, 4]' });
   });
@@ -113,7 +121,19 @@ describe('variables', () => {
     expectOk(execution);
     const variables = await s.variables();
     const byName = new Map(variables.map((variable) => [variable.name, variable]));
-    for (const hidden of ['os', 'json', 'np', 'pd', 'sqrt', 'OrderedDict', '_private', '_', 'display', 'In', 'Out']) {
+    for (const hidden of [
+      'os',
+      'json',
+      'np',
+      'pd',
+      'sqrt',
+      'OrderedDict',
+      '_private',
+      '_',
+      'display',
+      'In',
+      'Out',
+    ]) {
       expect(byName.has(hidden), hidden).toBe(false);
     }
     expect(byName.get('df')).toMatchObject({
@@ -180,7 +200,9 @@ describe('figures of an execution', () => {
   it('measures peak memory per execution (the peak is reset between cells)', async () => {
     const s = await session();
     const before = await s.execute('pass');
-    const big = await s.execute('block = bytearray(200 * 1024 * 1024)\nblock[::4096] = b"x" * len(block[::4096])\ndel block');
+    const big = await s.execute(
+      'block = bytearray(200 * 1024 * 1024)\nblock[::4096] = b"x" * len(block[::4096])\ndel block',
+    );
     expectOk(big);
     const after = await s.execute('pass');
     const mb = 1024 * 1024;
@@ -207,7 +229,9 @@ describe('files API through the session', () => {
     );
     expectOk(execution);
     expect(execution.result).toEqual({ 'text/plain': '3' });
-    expect(execution.files).toContainEqual(expect.objectContaining({ path: 'result.json', change: 'created' }));
+    expect(execution.files).toContainEqual(
+      expect.objectContaining({ path: 'result.json', change: 'created' }),
+    );
     const result = JSON.parse((await s.files.read('result.json')).toString('utf8'));
     expect(result).toEqual({ hottest: 'Cairo', count: 3 });
   });

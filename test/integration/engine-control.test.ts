@@ -21,7 +21,8 @@ function expectOk(execution: Execution): void {
 async function executeAndInterrupt(s: Session, code: string, afterMs = 300): Promise<Execution> {
   let timer: NodeJS.Timeout | undefined;
   const onEvent = (event: ExecutionEvent): void => {
-    if (event.type === 'stream-delta' && event.text.includes('started')) timer = setTimeout(() => s.interrupt(), afterMs);
+    if (event.type === 'stream-delta' && event.text.includes('started'))
+      timer = setTimeout(() => s.interrupt(), afterMs);
   };
   try {
     return await s.execute(`print('started', flush=True)\n${code}`, { onEvent, timeoutMs: 20_000 });
@@ -35,7 +36,10 @@ describe('interrupt', () => {
     const s = await session();
     expectOk(await s.execute('survivor = [1, 2, 3]'));
     const started = performance.now();
-    const execution = await executeAndInterrupt(s, 'import time\nbefore = True\ntime.sleep(100)\nafter = True');
+    const execution = await executeAndInterrupt(
+      s,
+      'import time\nbefore = True\ntime.sleep(100)\nafter = True',
+    );
     expect(performance.now() - started).toBeLessThan(10_000);
     expect(execution.status).toBe('interrupted');
     expect(execution.error?.ename).toBe('KeyboardInterrupt');
@@ -137,9 +141,10 @@ describe('lifecycle', () => {
 
   it('run() executes one cell in a fresh sandbox and leaves no process behind', async () => {
     let workspaceDir: string | null = null;
-    const execution = await engine.vv.run("import os\nprint(os.getcwd())\n6 * 7", {
+    const execution = await engine.vv.run('import os\nprint(os.getcwd())\n6 * 7', {
       onEvent: (event) => {
-        if (event.type === 'execution-start') workspaceDir = engine.vv.getSession(event.sessionId).workspaceDir;
+        if (event.type === 'execution-start')
+          workspaceDir = engine.vv.getSession(event.sessionId).workspaceDir;
       },
     });
     expectOk(execution);
@@ -159,11 +164,14 @@ describe('lifecycle', () => {
       // A busy cell that also left a detached child behind.
       let running: Promise<Execution> | null = null;
       await new Promise<void>((resolve) => {
-        running = busy.execute("import subprocess, time\nsubprocess.Popen(['sleep', '1000'], start_new_session=True)\nprint('go', flush=True)\ntime.sleep(100)", {
-          onEvent: (event) => {
-            if (event.type === 'stream-delta') resolve();
+        running = busy.execute(
+          "import subprocess, time\nsubprocess.Popen(['sleep', '1000'], start_new_session=True)\nprint('go', flush=True)\ntime.sleep(100)",
+          {
+            onEvent: (event) => {
+              if (event.type === 'stream-delta') resolve();
+            },
           },
-        });
+        );
       });
       expect((await kernelProcesses(fixture.dataDir)).length).toBeGreaterThanOrEqual(4);
       await fixture.vv.stop();
@@ -171,7 +179,11 @@ describe('lifecycle', () => {
       expect(execution.status).toBe('killed');
       expect(idle.state).toBe('closed');
       expect(busy.state).toBe('closed');
-      await waitFor(async () => (await kernelProcesses(fixture.dataDir)).length === 0, 'every kernel process to exit', 5_000);
+      await waitFor(
+        async () => (await kernelProcesses(fixture.dataDir)).length === 0,
+        'every kernel process to exit',
+        5_000,
+      );
       await expect(fixture.vv.createSession()).rejects.toMatchObject({ code: 'ENGINE_STOPPED' });
     } finally {
       await fixture.stop();

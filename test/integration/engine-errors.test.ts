@@ -143,8 +143,12 @@ describe('input()', () => {
     expect(execution.error?.evalue).toMatch(/no input handler/);
     expect(execution.error?.evalue).toMatch(/onInput/);
     // sys.stdin and getpass go the same way.
-    expect((await s.execute('import sys\nsys.stdin.readline()')).error?.ename).toBe('StdinNotImplementedError');
-    expect((await s.execute('import getpass\ngetpass.getpass()')).error?.ename).toBe('StdinNotImplementedError');
+    expect((await s.execute('import sys\nsys.stdin.readline()')).error?.ename).toBe(
+      'StdinNotImplementedError',
+    );
+    expect((await s.execute('import getpass\ngetpass.getpass()')).error?.ename).toBe(
+      'StdinNotImplementedError',
+    );
   });
 
   it('relays the prompt to the handler and uses its answer', async () => {

@@ -18,7 +18,9 @@ function expectOk(execution: Execution): void {
 }
 
 function displays(execution: Execution): DisplayDataOutput[] {
-  return execution.outputs.filter((output): output is DisplayDataOutput => output.output_type === 'display_data');
+  return execution.outputs.filter(
+    (output): output is DisplayDataOutput => output.output_type === 'display_data',
+  );
 }
 
 /** A tiny valid 1x1 PNG, built in Python with zlib so the test does not trust our own encoder. */
@@ -114,7 +116,10 @@ Bundle()`);
       'text/markdown': 'md too',
     });
     expect(execution.result!['text/plain']).toMatch(/Bundle object/);
-    expect(execution.outputs[0]).toMatchObject({ output_type: 'execute_result', metadata: { 'text/html': { isolated: true } } });
+    expect(execution.outputs[0]).toMatchObject({
+      output_type: 'execute_result',
+      metadata: { 'text/html': { isolated: true } },
+    });
   });
 
   it('survives a broken _repr_html_ and __repr__', async () => {
@@ -145,12 +150,16 @@ Broken()`);
   it('updates an output in place through its display_id', async () => {
     const s = await session();
     const recorder = recordEvents();
-    const execution = await s.execute("h = display('a', display_id=True)\nh.update('b')", { onEvent: recorder.onEvent });
+    const execution = await s.execute("h = display('a', display_id=True)\nh.update('b')", {
+      onEvent: recorder.onEvent,
+    });
     expectOk(execution);
     const shown = displays(execution);
     expect(shown).toHaveLength(1);
     expect(shown[0]!.data).toEqual({ 'text/plain': "'b'" });
-    const displayEvents = recorder.events.flatMap(({ event }) => (event.type === 'display-data' ? [event] : []));
+    const displayEvents = recorder.events.flatMap(({ event }) =>
+      event.type === 'display-data' ? [event] : [],
+    );
     expect(displayEvents.map((event) => event.update)).toEqual([false, true]);
     expect(displayEvents[0]!.displayId).toBeTruthy();
     expect(displayEvents[1]!.displayId).toBe(displayEvents[0]!.displayId);
@@ -171,7 +180,9 @@ Broken()`);
     }
     const immediate = await s.execute("print('gone')\nclear_output()\ndisplay('kept')");
     expectOk(immediate);
-    expect(immediate.outputs).toEqual([{ output_type: 'display_data', data: { 'text/plain': "'kept'" }, metadata: {} }]);
+    expect(immediate.outputs).toEqual([
+      { output_type: 'display_data', data: { 'text/plain': "'kept'" }, metadata: {} },
+    ]);
   });
 
   it('routes IPython.display to the kernel', async () => {
@@ -219,10 +230,9 @@ Broken()`);
       );
       expectOk(execution);
       expect(execution.stdout).toBe('True\n');
-      expect(displays(execution).map((output) => output.data['text/html'] ?? output.data['text/markdown'])).toEqual([
-        '<p>x</p>',
-        '**y**',
-      ]);
+      expect(
+        displays(execution).map((output) => output.data['text/html'] ?? output.data['text/markdown']),
+      ).toEqual(['<p>x</p>', '**y**']);
     } finally {
       await s.close();
     }
@@ -265,9 +275,12 @@ describe('streaming', () => {
 
   it('caps output, says so, and the session keeps working', async () => {
     const s = await session();
-    const execution = await s.execute("import sys\nfor _ in range(50):\n    sys.stdout.write('x' * 100_000 + '\\n')\nprint('done')", {
-      maxOutputBytes: 100_000,
-    });
+    const execution = await s.execute(
+      "import sys\nfor _ in range(50):\n    sys.stdout.write('x' * 100_000 + '\\n')\nprint('done')",
+      {
+        maxOutputBytes: 100_000,
+      },
+    );
     expectOk(execution);
     expect(execution.truncated.output).toBe(true);
     expect(Buffer.byteLength(execution.stdout, 'utf8')).toBeLessThanOrEqual(100_000);

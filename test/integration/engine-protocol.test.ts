@@ -66,7 +66,7 @@ raise ValueError('the real outcome')`,
     expect(execution.files).toEqual([]);
     expect(execution.executionCount).not.toBe(999);
     expect(execution.stdout).toContain('"type": "reply"');
-    expect(execution.stdout).toContain('\u0000\u0000\u0001');
+    expect(execution.stdout).toContain('\u0000\u0000\u0000');
     expect(execution.stderr.split('"type": "reply"')).toHaveLength(3);
     expect(s.state).toBe('idle');
     expectOk(await s.execute('1'));
@@ -86,19 +86,28 @@ open('.vivarium/reply', 'wb').write(fake_reply(EXECUTION_ID))
     expectOk(execution);
     expect(execution.result).toEqual({ 'text/plain': "'real'" });
     expect(execution.executionCount).not.toBe(999);
-    expect(execution.files.map((file) => file.path)).toEqual(['execution.json', 'reply.json', 'result.json', 'stdout']);
+    expect(execution.files.map((file) => file.path)).toEqual([
+      'execution.json',
+      'reply.json',
+      'result.json',
+      'stdout',
+    ]);
   });
 
   it('replacing or closing sys.stdout / fd 1 does not cut the report', async () => {
     const s = await session();
-    const replaced = await s.execute("import io, sys\nsys.stdout = io.StringIO()\nsys.stderr = io.StringIO()\nprint('hidden')\n1/0");
+    const replaced = await s.execute(
+      "import io, sys\nsys.stdout = io.StringIO()\nsys.stderr = io.StringIO()\nprint('hidden')\n1/0",
+    );
     expect(replaced.status).toBe('error');
     expect(replaced.error?.ename).toBe('ZeroDivisionError');
     expect(replaced.stdout).toBe('');
     const stillReplaced = await s.execute("print('still hidden')\n'result'");
     expectOk(stillReplaced);
     expect(stillReplaced.result).toEqual({ 'text/plain': "'result'" });
-    const restored = await s.execute("sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__\nprint('visible')");
+    const restored = await s.execute(
+      "sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__\nprint('visible')",
+    );
     expectOk(restored);
     expect(restored.stdout).toBe('visible\n');
   });
@@ -127,36 +136,45 @@ describe('writing into the report channel', () => {
     ['a body that is not JSON', "write_channel(struct.pack('>I', 5) + b'hello')"],
     ['a frame of an unknown type', "write_channel(frame({'type': 'bogus'}))"],
     ['a valid reply of another execution', "write_channel(fake_reply('exe_forged'))"],
-    ['a second ready frame', "write_channel(frame({'type': 'ready', 'pid': 1, 'python': '3', 'preloaded': [], 'preloadErrors': []}))"],
+    [
+      'a second ready frame',
+      "write_channel(frame({'type': 'ready', 'pid': 1, 'python': '3', 'preloaded': [], 'preloadErrors': []}))",
+    ],
   ];
 
-  it.each(attacks)('%s: never ok, the session dies with a protocol reason, others keep working', async (_name, attack) => {
-    const victim = await engine.vv.createSession();
-    const bystander = await session();
-    try {
-      expectOk(await victim.execute('kept = 1'));
-      const neighbour = bystander.execute("import time\ntime.sleep(0.5)\nprint('neighbour done')\n'ok'");
-      const started = performance.now();
-      const execution = await victim.execute(`${FORGERY_KIT}\nassert write_channel(b'') >= 1\n${attack}\nimport time\ntime.sleep(0.2)\n'forged'`, {
-        timeoutMs: 20_000,
-      });
-      expect(performance.now() - started).toBeLessThan(5_000);
-      expect(execution.status).not.toBe('ok');
-      expect(['killed', 'error']).toContain(execution.status);
-      expect(execution.result).toBeNull();
-      expect(execution.executionCount).not.toBe(999);
-      expect(victim.state).toBe('dead');
-      expect(victim.deathReason).toMatch(/protocol/);
-      await expect(victim.execute('1')).rejects.toMatchObject({ code: 'SESSION_DEAD' });
-      const other = await neighbour;
-      expectOk(other);
-      expect(other.stdout).toBe('neighbour done\n');
-      // A fresh session works too, and the victim comes back through restart().
-      expectOk(await engine.vv.run('1'));
-      await victim.restart();
-      expectOk(await victim.execute('1'));
-    } finally {
-      await victim.close();
-    }
-  });
+  it.each(attacks)(
+    '%s: never ok, the session dies with a protocol reason, others keep working',
+    async (_name, attack) => {
+      const victim = await engine.vv.createSession();
+      const bystander = await session();
+      try {
+        expectOk(await victim.execute('kept = 1'));
+        const neighbour = bystander.execute("import time\ntime.sleep(0.5)\nprint('neighbour done')\n'ok'");
+        const started = performance.now();
+        const execution = await victim.execute(
+          `${FORGERY_KIT}\nassert write_channel(b'') >= 1\n${attack}\nimport time\ntime.sleep(0.2)\n'forged'`,
+          {
+            timeoutMs: 20_000,
+          },
+        );
+        expect(performance.now() - started).toBeLessThan(5_000);
+        expect(execution.status).not.toBe('ok');
+        expect(['killed', 'error']).toContain(execution.status);
+        expect(execution.result).toBeNull();
+        expect(execution.executionCount).not.toBe(999);
+        expect(victim.state).toBe('dead');
+        expect(victim.deathReason).toMatch(/protocol/);
+        await expect(victim.execute('1')).rejects.toMatchObject({ code: 'SESSION_DEAD' });
+        const other = await neighbour;
+        expectOk(other);
+        expect(other.stdout).toBe('neighbour done\n');
+        // A fresh session works too, and the victim comes back through restart().
+        expectOk(await engine.vv.run('1'));
+        await victim.restart();
+        expectOk(await victim.execute('1'));
+      } finally {
+        await victim.close();
+      }
+    },
+  );
 });

@@ -32,7 +32,9 @@ describe('warm pool', () => {
     const bigger = await vv.createSession({ limits: { memoryLimitMb: 1536 } });
     expect(vv.poolStats()).toMatchObject({ hits: 0, misses: 1 });
     // 900 MB touched fits the session's 1536 MB, though not the pool's 512 MB.
-    const big = await bigger.execute('b = bytearray(900 * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1\nlen(b)');
+    const big = await bigger.execute(
+      'b = bytearray(900 * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1\nlen(b)',
+    );
     expect(big.status).toBe('ok');
   });
 
@@ -45,7 +47,9 @@ describe('warm pool', () => {
     const stats = vv.poolStats();
     if (vv.sandbox.cgroups.enabled) expect(stats.hits).toBe(1);
     else expect(stats.misses).toBe(1);
-    const bomb = await small.execute('chunks = []\nwhile True: chunks.append(b"x" * (32 * 1024 * 1024))', { timeoutMs: 30_000 });
+    const bomb = await small.execute('chunks = []\nwhile True: chunks.append(b"x" * (32 * 1024 * 1024))', {
+      timeoutMs: 30_000,
+    });
     expect(bomb.status).toBe('memory_exceeded');
   });
 
@@ -62,7 +66,11 @@ describe('warm pool', () => {
         // already gone
       }
     }
-    await waitFor(() => vv.poolStats().ready === 0 || vv.poolStats().starting === 1, 'the dead kernel to be discarded', 10_000);
+    await waitFor(
+      () => vv.poolStats().ready === 0 || vv.poolStats().starting === 1,
+      'the dead kernel to be discarded',
+      10_000,
+    );
     const session = await vv.createSession();
     expect(session.state).toBe('idle');
     expect((await session.execute('21 * 2')).result).toEqual({ 'text/plain': '42' });

@@ -43,15 +43,39 @@ describe('reading host files', () => {
       expect(result, path).toEqual({ readable: false, errno: 'ENOENT' });
     }
     const lists = verdict.lists as Record<string, { listable: boolean; errno?: string; entries?: string[] }>;
-    for (const path of ['/root', '/home', '/var/lib/vivarium', '/var/lib', engine.dataDir, `${engine.dataDir}/workspaces`, other.workspaceDir, '/opt/vivarium']) {
-      if (path === '/opt/vivarium') continue;
+    for (const path of [
+      '/root',
+      '/home',
+      '/var/lib/vivarium',
+      '/var/lib',
+      engine.dataDir,
+      `${engine.dataDir}/workspaces`,
+      other.workspaceDir,
+    ]) {
       expect(lists[path], path).toEqual({ listable: false, errno: 'ENOENT' });
     }
     // The sandbox's own root, seen directly and through /proc/1/root: no host directories.
-    const sandboxRoot = ['bin', 'dev', 'etc', 'lib', 'lib32', 'lib64', 'opt', 'proc', 'sbin', 'tmp', 'usr', 'var', 'workspace'];
+    const sandboxRoot = [
+      'bin',
+      'dev',
+      'etc',
+      'lib',
+      'lib32',
+      'lib64',
+      'opt',
+      'proc',
+      'sbin',
+      'tmp',
+      'usr',
+      'var',
+      'workspace',
+    ];
     for (const path of ['/', '/proc/1/root']) {
       expect(lists[path]?.listable, path).toBe(true);
-      expect(lists[path]?.entries?.filter((entry) => !sandboxRoot.includes(entry)), path).toEqual([]);
+      expect(
+        lists[path]?.entries?.filter((entry) => !sandboxRoot.includes(entry)),
+        path,
+      ).toEqual([]);
     }
     expect(lists['/opt']?.entries).toEqual(['vivarium']);
     expect(lists['/opt/vivarium']?.entries).toEqual(['runtime']);
@@ -61,7 +85,15 @@ describe('reading host files', () => {
     const verdict = await runAttackExpectingVerdict(attacker, 'read_host_files', {
       args: { dataDir: engine.dataDir, otherWorkspace: other.workspaceDir, hostFile: HOST_FILE },
     });
-    const allowed = new Set([...ETC_BINDS.map((path) => path.slice('/etc/'.length)), 'passwd', 'group', 'python3', 'python3.11', 'python3.12', 'python3.13']);
+    const allowed = new Set([
+      ...ETC_BINDS.map((path) => path.slice('/etc/'.length)),
+      'passwd',
+      'group',
+      'python3',
+      'python3.11',
+      'python3.12',
+      'python3.13',
+    ]);
     const etc = (verdict.lists as Record<string, { entries: string[] }>)['/etc']!.entries;
     expect(etc.filter((entry) => !allowed.has(entry))).toEqual([]);
     expect(etc).toContain('passwd');

@@ -19,7 +19,9 @@ describe('limits that hold: cgroups and workspace volumes', () => {
   it('reports a memory bomb that the cgroup OOM-kills as memory_exceeded, and only that session dies', async () => {
     const bystander = await engine.vv.createSession();
     const victim = await engine.vv.createSession();
-    const bomb = await victim.execute('chunks = []\nwhile True: chunks.append(b"x" * (16 * 1024 * 1024))', { timeoutMs: 30_000 });
+    const bomb = await victim.execute('chunks = []\nwhile True: chunks.append(b"x" * (16 * 1024 * 1024))', {
+      timeoutMs: 30_000,
+    });
     expect(bomb.status).toBe('memory_exceeded');
     expect(bomb.reason).toMatch(/memory/);
     expect((await bystander.execute('1+1')).result).toEqual({ 'text/plain': '2' });
@@ -44,7 +46,10 @@ describe('limits that hold: cgroups and workspace volumes', () => {
       '    print("stopped", len(children), error.errno)',
       'for pid in children: os.kill(pid, 9)',
     ].join('\n');
-    const [bomb, other] = await Promise.all([bomber.execute(code, { timeoutMs: 30_000 }), bystander.execute('sum(range(1000))')]);
+    const [bomb, other] = await Promise.all([
+      bomber.execute(code, { timeoutMs: 30_000 }),
+      bystander.execute('sum(range(1000))'),
+    ]);
     expect(bomb.status).toBe('ok');
     const stopped = /stopped (\d+) 11/.exec(bomb.stdout);
     expect(stopped).not.toBeNull();
@@ -82,15 +87,20 @@ describe('limits that hold: cgroups and workspace volumes', () => {
     expect(Number(/files ENOSPC (\d+)/.exec(fill.stdout)![1])).toBeLessThanOrEqual(1100);
     expect(fill.stdout).toContain('after 8388608');
     // The neighbour's workspace is its own volume: still empty and writable.
-    const other = await neighbour.execute('open("n.txt", "w").write("ok"); import os; sorted(os.listdir("."))');
+    const other = await neighbour.execute(
+      'open("n.txt", "w").write("ok"); import os; sorted(os.listdir("."))',
+    );
     expect(other.result).toEqual({ 'text/plain': "['n.txt']" });
     // Distinct host uids own the two workspaces.
-    if (asRoot) expect((await stat(session.workspaceDir)).uid).not.toBe((await stat(neighbour.workspaceDir)).uid);
+    if (asRoot)
+      expect((await stat(session.workspaceDir)).uid).not.toBe((await stat(neighbour.workspaceDir)).uid);
   });
 
   it('measures CPU time and peak memory of the whole kernel tree', async () => {
     const session = await engine.vv.createSession();
-    const heavy = await session.execute('import subprocess\nsubprocess.run(["python3", "-c", "sum(range(20_000_000))"])\nb = bytearray(100 * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1');
+    const heavy = await session.execute(
+      'import subprocess\nsubprocess.run(["python3", "-c", "sum(range(20_000_000))"])\nb = bytearray(100 * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1',
+    );
     expect(heavy.status).toBe('ok');
     expect(heavy.cpuMs).toBeGreaterThan(100);
     expect(heavy.peakMemoryBytes).toBeGreaterThan(100 * 1024 * 1024);

@@ -7,7 +7,12 @@ import type { Execution, ExecutionEvent, InputRequest } from '../../kernel/index
 import type { Session } from '../../session/index.js';
 import { CellAccumulator } from '../cell-accumulator.js';
 import { existingDirectory, type CliIo } from '../cli-io.js';
-import { engineOptionsFromFlags, limitsFromFlags, type EngineFlags, type LimitFlags } from '../engine-flags.js';
+import {
+  engineOptionsFromFlags,
+  limitsFromFlags,
+  type EngineFlags,
+  type LimitFlags,
+} from '../engine-flags.js';
 import { EXIT_OK, EXIT_SIGINT } from '../exit-codes.js';
 import { ImageSaver, savedImageLine } from '../image-saver.js';
 import { LineQueue } from '../line-queue.js';
@@ -43,12 +48,18 @@ const KERNEL_LOST_STATUSES = new Set<Execution['status']>(['timeout', 'memory_ex
 async function readHistory(path: string): Promise<string[]> {
   const text = await readFile(path, 'utf8').catch(() => '');
   // Stored oldest first, one entry a line; readline wants newest first.
-  return text.split('\n').filter((line) => line.trim() !== '').slice(-REPL_HISTORY_SIZE).reverse();
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .slice(-REPL_HISTORY_SIZE)
+    .reverse();
 }
 
 async function writeHistory(path: string, newestFirst: readonly string[]): Promise<void> {
   const lines = [...newestFirst].slice(0, REPL_HISTORY_SIZE).reverse();
-  await writeFile(path, lines.length > 0 ? `${lines.join('\n')}\n` : '', { mode: 0o600 }).catch(() => undefined);
+  await writeFile(path, lines.length > 0 ? `${lines.join('\n')}\n` : '', { mode: 0o600 }).catch(
+    () => undefined,
+  );
 }
 
 /** One interactive (or piped) session: reads cells, runs them, prints their outputs. */
@@ -77,7 +88,9 @@ class Repl {
     if (this.busy) {
       this.interruptsThisCell += 1;
       if (this.interruptsThisCell >= INTERRUPTS_BEFORE_RESTART && this.restarting === null) {
-        this.io.stderr.write('\nvivarium: the cell does not stop; restarting the kernel (variables lost, files kept)\n');
+        this.io.stderr.write(
+          '\nvivarium: the cell does not stop; restarting the kernel (variables lost, files kept)\n',
+        );
         this.restarting = this.session.restart().catch((error: unknown) => this.reportError(error));
       } else {
         this.session.interrupt();
@@ -138,15 +151,27 @@ class Repl {
         case '%vars': {
           const variables = await this.session.variables();
           this.io.stdout.write(
-            variables.length === 0 ? '(no variables)\n' : `${renderTable(['name', 'type', 'summary'], variables.map((v) => [v.name, v.type, v.summary]))}\n`,
+            variables.length === 0
+              ? '(no variables)\n'
+              : `${renderTable(
+                  ['name', 'type', 'summary'],
+                  variables.map((v) => [v.name, v.type, v.summary]),
+                )}\n`,
           );
           return;
         }
         case '%files': {
           const listing = await this.session.files.list(undefined, { recursive: true });
           this.io.stdout.write(`workspace: ${this.session.workspaceDir}\n`);
-          const rows = listing.entries.map((entry) => [entry.path + (entry.type === 'directory' ? '/' : ''), entry.type, String(entry.sizeBytes), entry.modifiedAt]);
-          this.io.stdout.write(rows.length === 0 ? '(empty)\n' : `${renderTable(['path', 'type', 'bytes', 'modified'], rows)}\n`);
+          const rows = listing.entries.map((entry) => [
+            entry.path + (entry.type === 'directory' ? '/' : ''),
+            entry.type,
+            String(entry.sizeBytes),
+            entry.modifiedAt,
+          ]);
+          this.io.stdout.write(
+            rows.length === 0 ? '(empty)\n' : `${renderTable(['path', 'type', 'bytes', 'modified'], rows)}\n`,
+          );
           if (listing.truncated) this.io.stdout.write('(more entries not shown)\n');
           return;
         }
@@ -158,7 +183,9 @@ class Repl {
           this.io.stdout.write(`${REPL_COMMANDS_HELP}\n`);
           return;
         default:
-          this.io.stderr.write(`Unknown command \`${neutralizeControls(name ?? command)}\`; commands: %vars, %files, %restart, %exit, %help\n`);
+          this.io.stderr.write(
+            `Unknown command \`${neutralizeControls(name ?? command)}\`; commands: %vars, %files, %restart, %exit, %help\n`,
+          );
       }
     } catch (error) {
       this.reportError(error);
@@ -166,7 +193,8 @@ class Repl {
   }
 
   private async answerInput(printer: OutputPrinter, request: InputRequest): Promise<string> {
-    if (request.password && this.interactive) throw new Error('getpass() is not supported in the vivarium REPL (the answer would be echoed)');
+    if (request.password && this.interactive)
+      throw new Error('getpass() is not supported in the vivarium REPL (the answer would be echoed)');
     const line = await this.queue.next();
     if (line === null) throw new Error('input has ended');
     if (this.interactive) printer.inputEchoed();
@@ -174,7 +202,11 @@ class Repl {
   }
 
   private async runCell(code: string): Promise<void> {
-    const saver = new ImageSaver({ files: this.session.files, hostDir: this.session.workspaceDir, stderr: this.io.stderr });
+    const saver = new ImageSaver({
+      files: this.session.files,
+      hostDir: this.session.workspaceDir,
+      stderr: this.io.stderr,
+    });
     let executionCount = 0;
     let imagesThisCell = 0;
     const printer = new OutputPrinter({
@@ -193,13 +225,21 @@ class Repl {
     this.busy = true;
     this.interruptsThisCell = 0;
     try {
-      const execution = await this.session.execute(code, { onEvent, onInput: (request) => this.answerInput(printer, request) });
+      const execution = await this.session.execute(code, {
+        onEvent,
+        onInput: (request) => this.answerInput(printer, request),
+      });
       await saver.flush();
       printer.endLines();
-      if (KERNEL_LOST_STATUSES.has(execution.status) && execution.reason !== null && printer.printedError?.evalue !== execution.reason) {
+      if (
+        KERNEL_LOST_STATUSES.has(execution.status) &&
+        execution.reason !== null &&
+        printer.printedError?.evalue !== execution.reason
+      ) {
         this.io.stderr.write(`vivarium: ${execution.status}: ${neutralizeControls(execution.reason)}\n`);
       }
-      if (execution.truncated.output) this.io.stderr.write('vivarium: output truncated: the rest of stdout/stderr was dropped\n');
+      if (execution.truncated.output)
+        this.io.stderr.write('vivarium: output truncated: the rest of stdout/stderr was dropped\n');
     } catch (error) {
       await saver.flush();
       printer.endLines();
@@ -226,7 +266,8 @@ class Repl {
 export async function replCommand(flags: ReplFlags, io: CliIo): Promise<number> {
   const engineOptions = engineOptionsFromFlags(flags);
   const limits = limitsFromFlags(flags);
-  const workspaceDir = flags.workspace === undefined ? undefined : await existingDirectory('--workspace', flags.workspace);
+  const workspaceDir =
+    flags.workspace === undefined ? undefined : await existingDirectory('--workspace', flags.workspace);
   const interactive = io.stdin.isTTY === true;
 
   if (interactive) io.stderr.write('Starting a sandboxed Python kernel...\n');
@@ -241,7 +282,15 @@ export async function replCommand(flags: ReplFlags, io: CliIo): Promise<number> 
     const historyPath = join(vv.config.dataDir, HISTORY_FILE_NAME);
     const readline = createInterface({
       input: io.stdin,
-      ...(interactive ? { output: io.stdout, terminal: true, history: await readHistory(historyPath), historySize: REPL_HISTORY_SIZE, removeHistoryDuplicates: true } : { terminal: false }),
+      ...(interactive
+        ? {
+            output: io.stdout,
+            terminal: true,
+            history: await readHistory(historyPath),
+            historySize: REPL_HISTORY_SIZE,
+            removeHistoryDuplicates: true,
+          }
+        : { terminal: false }),
     });
     let history: string[] = [];
     readline.on('history', (lines: string[]) => {

@@ -4,7 +4,12 @@ import { Vivarium } from '../../engine/index.js';
 import type { Execution, InputRequest } from '../../kernel/index.js';
 import { WorkspaceFiles } from '../../session/index.js';
 import { listenForInterrupts, existingDirectory, type CliIo } from '../cli-io.js';
-import { engineOptionsFromFlags, limitsFromFlags, type EngineFlags, type LimitFlags } from '../engine-flags.js';
+import {
+  engineOptionsFromFlags,
+  limitsFromFlags,
+  type EngineFlags,
+  type LimitFlags,
+} from '../engine-flags.js';
 import { EXIT_SIGINT, exitCodeForStatus } from '../exit-codes.js';
 import { ImageSaver, savedImageLine } from '../image-saver.js';
 import { LineQueue } from '../line-queue.js';
@@ -33,14 +38,23 @@ async function readStream(stream: NodeJS.ReadableStream): Promise<string> {
 
 /** The code to run: `-c CODE`, FILE, or `-` for stdin. */
 async function readSource(file: string | undefined, code: string | undefined, io: CliIo): Promise<string> {
-  if (code !== undefined && file !== undefined) throw new CliUsageError('Pass either FILE or `-c CODE`, not both');
+  if (code !== undefined && file !== undefined)
+    throw new CliUsageError('Pass either FILE or `-c CODE`, not both');
   if (code !== undefined) return code;
-  if (file === undefined) throw new CliUsageError('Expected a FILE to run, `-` for stdin, or `-c CODE` (see `vivarium run --help`)');
+  if (file === undefined)
+    throw new CliUsageError(
+      'Expected a FILE to run, `-` for stdin, or `-c CODE` (see `vivarium run --help`)',
+    );
   if (file === '-') return readStream(io.stdin);
   try {
     return await readFile(file, 'utf8');
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as NodeJS.ErrnoException).code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'no such file'
+        : (error as NodeJS.ErrnoException).code === 'EISDIR'
+          ? 'it is a directory'
+          : (error as Error).message;
     throw new CliUsageError(`Cannot read \`${file}\`: ${reason}`);
   }
 }
@@ -73,12 +87,17 @@ export async function runCommand(file: string | undefined, flags: RunFlags, io: 
   const code = await readSource(file, flags.code, io);
   const engineOptions = engineOptionsFromFlags(flags);
   const limits = limitsFromFlags(flags);
-  const workspaceDir = flags.workspace === undefined ? undefined : await existingDirectory('--workspace', flags.workspace);
+  const workspaceDir =
+    flags.workspace === undefined ? undefined : await existingDirectory('--workspace', flags.workspace);
   const json = flags.json === true;
 
   const vv = await Vivarium.start(engineOptions);
   const abort = new AbortController();
-  const interrupts = listenForInterrupts({ onInterrupt: () => abort.abort(), stderr: io.stderr, exitCode: EXIT_SIGINT });
+  const interrupts = listenForInterrupts({
+    onInterrupt: () => abort.abort(),
+    stderr: io.stderr,
+    exitCode: EXIT_SIGINT,
+  });
   const answers = new StdinAnswers(io);
   try {
     let saver: ImageSaver | null = null;
@@ -100,7 +119,11 @@ export async function runCommand(file: string | undefined, flags: RunFlags, io: 
         return savedImageLine(image, imageSaver.save(`output-${imageCount}.${image.extension}`, image));
       };
     }
-    const printer = new OutputPrinter({ stdout: io.stdout, stderr: io.stderr, ...(onImage ? { onImage } : {}) });
+    const printer = new OutputPrinter({
+      stdout: io.stdout,
+      stderr: io.stderr,
+      ...(onImage ? { onImage } : {}),
+    });
 
     const execution = await vv.run(code, {
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
@@ -122,17 +145,25 @@ export async function runCommand(file: string | undefined, flags: RunFlags, io: 
     if (json) {
       io.stdout.write(`${JSON.stringify(execution)}\n`);
     } else {
-      if (KILLED_STATUSES.has(execution.status) && execution.reason !== null && printer.printedError?.evalue !== execution.reason) {
+      if (
+        KILLED_STATUSES.has(execution.status) &&
+        execution.reason !== null &&
+        printer.printedError?.evalue !== execution.reason
+      ) {
         printer.endLines();
         io.stderr.write(`vivarium: ${execution.status}: ${execution.reason}\n`);
       }
       if (execution.truncated.output) {
         printer.endLines();
-        io.stderr.write(`vivarium: output truncated: stdout and stderr past ${vv.config.limits.maxOutputBytes} bytes were dropped\n`);
+        io.stderr.write(
+          `vivarium: output truncated: stdout and stderr past ${vv.config.limits.maxOutputBytes} bytes were dropped\n`,
+        );
       }
       if (execution.truncated.display) {
         printer.endLines();
-        io.stderr.write(`vivarium: rich output truncated: display data past ${vv.config.limits.maxDisplayBytes} bytes was dropped\n`);
+        io.stderr.write(
+          `vivarium: rich output truncated: display data past ${vv.config.limits.maxDisplayBytes} bytes was dropped\n`,
+        );
       }
     }
     return exitCodeForStatus(execution.status);
