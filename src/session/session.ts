@@ -225,7 +225,7 @@ export class Session {
         );
       }
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     return this.enqueue(async () => {
       if (parsed.signal?.aborted) throw new VivariumError('ABORTED', 'Execution aborted while queued');
