@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  bubblewrap python3
+  bubblewrap python3 python3-seccomp
   python3-numpy python3-pandas python3-matplotlib python3-scipy python3-sklearn python3-seaborn
   python3-statsmodels python3-sympy python3-openpyxl python3-xlrd python3-docx python3-pypdf
   python3-h5py python3-bs4 python3-chardet python3-pytest python3-pytest-cov python3-coverage
@@ -50,5 +50,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# The build also writes the seccomp filter (scripts/build-seccomp.py); the engine refuses to start
+# without it unless `sandbox.seccomp` is false.
 npm run build --silent
+if [ ! -s dist/seccomp/filter.bpf ]; then
+  echo "setup: dist/seccomp/filter.bpf is missing after the build: /usr/bin/python3 scripts/build-seccomp.py dist/seccomp/filter.bpf" >&2
+  exit 1
+fi
 echo "setup: done"

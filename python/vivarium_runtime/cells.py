@@ -42,6 +42,10 @@ def compile_cell(source, filename):
 def cell_traceback(error, cell_prefix="<cell-"):
     """Traceback lines starting at the first frame of a cell: no runtime frames."""
     if isinstance(error, SyntaxError):
+        if error.text is None and error.filename and error.lineno:
+            # Errors found when compiling the parsed tree ('await' outside function, 'return'
+            # outside function) carry no source line: take it from the registered cell.
+            error.text = linecache.getline(error.filename, error.lineno) or None
         lines = traceback.format_exception_only(type(error), error)
         return ["".join(lines).rstrip("\n")]
     frames = traceback.extract_tb(error.__traceback__)

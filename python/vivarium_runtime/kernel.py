@@ -13,7 +13,6 @@ import resource
 import signal
 import sys
 import threading
-import time
 import types
 
 from . import display as display_module
@@ -162,8 +161,12 @@ class Kernel:
         _hard_exit(code)
 
     def _on_sigint(self, _signum, _frame):
-        if self.state.in_user_code:
-            raise KeyboardInterrupt()
+        if not self.state.in_user_code:
+            return
+        if self.channel.main_thread_writing:
+            self.channel.interrupt_deferred = True  # raised by send() once its frame is whole
+            return
+        raise KeyboardInterrupt()
 
     # -- outputs ------------------------------------------------------------------------------
     def _publish_display(self, kind, payload):

@@ -21,6 +21,12 @@ class Channel:
         os.close(in_fd)
         os.close(out_fd)
         self._send_lock = threading.Lock()
+        # A KeyboardInterrupt raised while the main thread is in the middle of a frame would leave
+        # half of it on the channel, which the host must take for a protocol violation. The
+        # kernel's SIGINT handler sets `interrupt_deferred` instead, and `send` raises it once the
+        # frame is complete.
+        self.main_thread_writing = False
+        self.interrupt_deferred = False
 
     def send(self, message):
         try:
@@ -30,11 +36,21 @@ class Channel:
                 {"type": "runtime_error", "message": "unserializable frame: %s" % error}
             ).encode("ascii")
         frame = _HEADER.pack(len(body)) + body
+        main = threading.current_thread() is threading.main_thread()
         with self._send_lock:
-            view = memoryview(frame)
-            while view:
-                written = os.write(self._out, view)
-                view = view[written:]
+            if main:
+                self.main_thread_writing = True
+            try:
+                view = memoryview(frame)
+                while view:
+                    written = os.write(self._out, view)
+                    view = view[written:]
+            finally:
+                if main:
+                    self.main_thread_writing = False
+        if main and self.interrupt_deferred:
+            self.interrupt_deferred = False
+            raise KeyboardInterrupt()
 
     def _read_exact(self, size):
         chunks = []

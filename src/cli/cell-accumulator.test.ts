@@ -48,6 +48,16 @@ describe('CellAccumulator', () => {
     expect(cells(["d = {'a': 1}", 'x = d["a"]'])).toEqual(["d = {'a': 1}", 'x = d["a"]']);
   });
 
+  it('keeps a one-line compound statement open for else/elif, as Python does', () => {
+    expect(cells(['if x: a = 1', 'else: a = 2', '', 'a'])).toEqual(['if x: a = 1\nelse: a = 2', 'a']);
+    expect(cells(['for i in range(3): print(i)', ''])).toEqual(['for i in range(3): print(i)']);
+    expect(cells(['for i in range(3): print(i)', 'done = True'])).toEqual([
+      'for i in range(3): print(i)',
+      'done = True',
+    ]);
+    expect(cells(['iffy = 1', 'format = 2'])).toEqual(['iffy = 1', 'format = 2']);
+  });
+
   it('treats a decorator as the start of a block', () => {
     expect(cells(['@staticmethod', 'def f():', '    pass', '', 'f'])).toEqual([
       '@staticmethod\ndef f():\n    pass',
@@ -65,6 +75,16 @@ describe('CellAccumulator', () => {
 
   it('flushes an unfinished block at end of input and strips CR', () => {
     expect(cells(['class A:\r', '    x = 1\r'])).toEqual(['class A:\n    x = 1']);
+  });
+
+  it('says whether a line would end the block (REPL commands after a block)', () => {
+    const accumulator = new CellAccumulator();
+    accumulator.push('for i in range(3): total = i');
+    expect(accumulator.wouldEndBlockBefore('%vars')).toBe(true);
+    expect(accumulator.wouldEndBlockBefore('    %vars')).toBe(false);
+    const header = new CellAccumulator();
+    header.push('def f():');
+    expect(header.wouldEndBlockBefore('%vars')).toBe(false);
   });
 
   it('clears on request', () => {

@@ -76,11 +76,14 @@ function scanSource(source: string): SourceScan {
 
 /** Keywords that continue a compound statement at the indentation of its header. */
 const CONTINUATION_KEYWORD = /^(else|elif|except|finally)\b/;
+/** Keywords that begin a compound statement: even on one line (`for x in y: f(x)`) it may go on. */
+const COMPOUND_KEYWORD = /^(if|for|while|def|class|with|try|async)\b/;
 
 /**
  * Groups REPL input lines into cells the way Python's own REPL does: a line is a cell unless it
  * is incomplete — inside open brackets or a triple-quoted string, or ending in `\` — or opens a
- * block (`:` at the end, or a decorator), in which case lines are collected until an empty line.
+ * block (`:` at the end, a compound statement even on one line, or a decorator), in which case
+ * lines are collected until an empty line.
  * One convenience over Python's REPL: inside a block, a new unindented statement (not `else`,
  * `elif`, `except`, `finally`) ends the block and starts the next cell, so a script piped in
  * without blank lines after its functions still runs.
@@ -119,7 +122,7 @@ export class CellAccumulator {
       this.lines.push(line);
       const scan = scanSource(line);
       if (CellAccumulator.incomplete(scan)) return [];
-      if (scan.lastCodeCharacter === ':' || line.trimStart().startsWith('@')) {
+      if (scan.lastCodeCharacter === ':' || line.startsWith('@') || COMPOUND_KEYWORD.test(line)) {
         this.block = true;
         return [];
       }
@@ -141,13 +144,22 @@ export class CellAccumulator {
     return [this.take()];
   }
 
-  /** A line at column 0 after an indented body that begins a new statement. */
+  /**
+   * True when `line` would end the block being collected rather than continue it (a REPL command
+   * such as `%vars` typed after a finished block without the empty line).
+   */
+  wouldEndBlockBefore(line: string): boolean {
+    if (!this.block) return false;
+    const before = scanSource(this.lines.join('\n'));
+    return !CellAccumulator.incomplete(before) && this.startsNewStatement(line, before);
+  }
+
+  /** A line at column 0 that begins a new statement: the block before it has its body. */
   private startsNewStatement(line: string, before: SourceScan): boolean {
     if (/^\s/.test(line) || line.startsWith('#') || CONTINUATION_KEYWORD.test(line)) return false;
     if (before.lastCodeCharacter === ':') return false;
     const lastLine = [...this.lines].reverse().find((buffered) => buffered.trim() !== '') ?? '';
-    if (lastLine.trimStart().startsWith('@')) return false;
-    return this.lines.some((buffered) => /^\s+\S/.test(buffered));
+    return !lastLine.trimStart().startsWith('@');
   }
 
   /** End of input: the cell being collected, if any. */

@@ -10,7 +10,15 @@ import { CliUsageError } from './usage-error.js';
 import { packageVersion } from './version.js';
 
 /** Engine error codes that mean "the caller asked for something wrong": fix the flags or config. */
-const USAGE_ERROR_CODES = new Set<ErrorCode>(['INVALID_ARGUMENT', 'CONFIG_INVALID', 'FILE_NOT_FOUND', 'FILE_REFUSED', 'FILE_TOO_LARGE', 'FILE_TYPE_NOT_ALLOWED', 'PATH_INVALID']);
+const USAGE_ERROR_CODES = new Set<ErrorCode>([
+  'INVALID_ARGUMENT',
+  'CONFIG_INVALID',
+  'FILE_NOT_FOUND',
+  'FILE_REFUSED',
+  'FILE_TOO_LARGE',
+  'FILE_TYPE_NOT_ALLOWED',
+  'PATH_INVALID',
+]);
 /** Engine error codes that mean "this host lacks something": install it (`vivarium doctor` says what). */
 const ENVIRONMENT_ERROR_CODES = new Set<ErrorCode>(['SANDBOX_UNAVAILABLE', 'INTERPRETER_UNAVAILABLE']);
 
@@ -31,13 +39,16 @@ export function exitCodeForError(error: unknown, io: CliIo): number {
     io.stderr.write(`vivarium: ${error.message}\n`);
     if (USAGE_ERROR_CODES.has(error.code)) return EXIT_USAGE;
     if (ENVIRONMENT_ERROR_CODES.has(error.code)) {
-      if (error.code === 'SANDBOX_UNAVAILABLE') io.stderr.write('vivarium: `vivarium doctor` checks this host and prints what to install\n');
+      if (error.code === 'SANDBOX_UNAVAILABLE')
+        io.stderr.write('vivarium: `vivarium doctor` checks this host and prints what to install\n');
       return EXIT_SANDBOX_UNAVAILABLE;
     }
     return EXIT_ENGINE_FAULT;
   }
   // Not a fault the engine knows: a bug. Say so with the stack, so it can be reported.
-  io.stderr.write(`vivarium: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  io.stderr.write(
+    `vivarium: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   return EXIT_ENGINE_FAULT;
 }
 
@@ -72,7 +83,9 @@ Examples:
 /** The commander program; `io` receives everything printed. */
 export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
   const program = new Command('vivarium')
-    .description('Run Python in sandboxed CPython kernels: one-off runs, an interactive REPL, and a host check.')
+    .description(
+      'Run Python in sandboxed CPython kernels: one-off runs, an interactive REPL, and a host check.',
+    )
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .showSuggestionAfterError(true)
@@ -81,11 +94,16 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
     });
-  program.addHelpText('after', '\nRun `vivarium <command> --help` for the flags of each command. Docs: docs/cli.md');
+  program.addHelpText(
+    'after',
+    '\nRun `vivarium <command> --help` for the flags of each command. Docs: docs/cli.md',
+  );
 
   const run = program
     .command('run')
-    .description('run a Python file (or `-c CODE`, or `-` for stdin) once in a fresh sandbox, streaming its output')
+    .description(
+      'run a Python file (or `-c CODE`, or `-` for stdin) once in a fresh sandbox, streaming its output',
+    )
     .argument('[file]', 'Python file to run; `-` reads the code from stdin')
     .option('-c, --code <code>', 'run this code instead of a file')
     .option('--json', 'print only the Execution as one JSON object on stdout (no streaming)');
@@ -95,7 +113,9 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     setExitCode(await runCommand(file, flags, io));
   });
 
-  const repl = program.command('repl').description('an interactive Python session in the sandbox (cells can also be piped on stdin)');
+  const repl = program
+    .command('repl')
+    .description('an interactive Python session in the sandbox (cells can also be piped on stdin)');
   addSessionFlags(repl);
   addEngineFlags(repl);
   repl.addHelpText('after', REPL_EXAMPLES).action(async (flags: ReplFlags) => {
@@ -104,7 +124,9 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
 
   const doctor = program
     .command('doctor')
-    .description('check this host: bubblewrap, namespaces, privileges, cgroups, the interpreter and the data packages')
+    .description(
+      'check this host: bubblewrap, namespaces, privileges, cgroups, the interpreter and the data packages',
+    )
     .option('--json', 'print the report as JSON');
   addEngineFlags(doctor);
   doctor.addHelpText('after', DOCTOR_EXAMPLES).action(async (flags: DoctorFlags) => {

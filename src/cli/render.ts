@@ -184,8 +184,10 @@ export class OutputPrinter {
 
   /** Ends the last line of either stream when output stopped mid-line, so a prompt starts clean. */
   endLines(): void {
-    if (!this.stdoutAtLineStart) this.writeLines('stdout', '');
-    if (!this.stderrAtLineStart) this.writeLines('stderr', '');
+    if (!this.stdoutAtLineStart) this.stdout.write('\n');
+    if (!this.stderrAtLineStart) this.stderr.write('\n');
+    this.stdoutAtLineStart = true;
+    this.stderrAtLineStart = true;
   }
 }
 

@@ -15,6 +15,7 @@ import {
   DEFAULT_POOL_SIZE,
   DEFAULT_PRELOAD,
   DEFAULT_PYTHON_PATH,
+  DEFAULT_SECCOMP,
   DEFAULT_START_TIMEOUT_MS,
   DEFAULT_TIMEOUT_MS,
   DEFAULT_TMP_SIZE_MB,
@@ -27,12 +28,15 @@ import {
 export const ISOLATION_MODES = ['strict', 'none'] as const;
 export const BACKENDS = ['local'] as const;
 
+/** Largest delay a Node timer honours (about 24.8 days); longer ones would fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
 const positiveInt = z.number().int().positive();
+const timerMs = z.number().int().positive().max(MAX_TIMER_MS);
 
 /** Limits of one kernel / execution. Every field can be overridden per session and per call. */
 export const limitsSchema = z
   .object({
-    timeoutMs: positiveInt.default(DEFAULT_TIMEOUT_MS),
+    timeoutMs: timerMs.default(DEFAULT_TIMEOUT_MS),
     memoryLimitMb: z.number().int().min(64).default(DEFAULT_MEMORY_LIMIT_MB),
     cpuTimeLimitSec: positiveInt.default(DEFAULT_CPU_TIME_LIMIT_SEC),
     maxProcesses: z.number().int().min(4).default(DEFAULT_MAX_PROCESSES),
@@ -71,8 +75,8 @@ export const configSchema = z
     limits: limitsSchema.default(limitsSchema.parse({})),
     session: z
       .object({
-        idleTimeoutMs: z.number().int().min(0).default(DEFAULT_IDLE_TIMEOUT_MS),
-        startTimeoutMs: positiveInt.default(DEFAULT_START_TIMEOUT_MS),
+        idleTimeoutMs: z.number().int().min(0).max(MAX_TIMER_MS).default(DEFAULT_IDLE_TIMEOUT_MS),
+        startTimeoutMs: timerMs.default(DEFAULT_START_TIMEOUT_MS),
       })
       .strict()
       .default({ idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS, startTimeoutMs: DEFAULT_START_TIMEOUT_MS }),
@@ -85,12 +89,15 @@ export const configSchema = z
         /** First host uid for kernels when running as root; each kernel gets its own. */
         uidRangeStart: z.number().int().min(1000).default(DEFAULT_UID_RANGE_START),
         uidRangeSize: z.number().int().min(16).default(DEFAULT_UID_RANGE_SIZE),
+        /** Load the seccomp filter (a denylist under the namespaces); strict isolation refuses to start when it is missing or corrupt. */
+        seccomp: z.boolean().default(DEFAULT_SECCOMP),
       })
       .strict()
       .default({
         tmpSizeMb: DEFAULT_TMP_SIZE_MB,
         uidRangeStart: DEFAULT_UID_RANGE_START,
         uidRangeSize: DEFAULT_UID_RANGE_SIZE,
+        seccomp: DEFAULT_SECCOMP,
       }),
     workspace: z
       .object({

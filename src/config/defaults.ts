@@ -20,6 +20,8 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 1_048_576;
 export const DEFAULT_MAX_DISPLAY_BYTES = 32 * 1_048_576;
 /** Size of `/tmp` inside the sandbox. */
 export const DEFAULT_TMP_SIZE_MB = 256;
+/** Load the seccomp filter under the bubblewrap sandbox (`dist/seccomp/filter.bpf`). */
+export const DEFAULT_SECCOMP = true;
 /** Sessions without activity for this long are closed. 0 disables expiry. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60_000;
 /** Time a kernel has to start and finish its preload. */

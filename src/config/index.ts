@@ -1,4 +1,4 @@
-export { configSchema, limitsSchema, ISOLATION_MODES, BACKENDS } from './config-schema.js';
+export { configSchema, limitsSchema, ISOLATION_MODES, BACKENDS, MAX_TIMER_MS } from './config-schema.js';
 export type { Config, ConfigInput, Limits } from './config-schema.js';
 export {
   loadConfig,

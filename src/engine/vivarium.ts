@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { limitsSchema, loadConfig, type Config, type ConfigInput, type Limits } from '../config/index.js';
+import { limitsSchema, loadConfig, MAX_TIMER_MS, type Config, type ConfigInput, type Limits } from '../config/index.js';
 import { validate, VivariumError } from '../errors/index.js';
 import type { Execution } from '../kernel/index.js';
 import { Sandbox, type SandboxReport } from '../sandbox/index.js';
@@ -45,7 +45,7 @@ const createSessionSchema = z
     limits: limitsSchema.partial().optional(),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
     preload: z.array(z.string().regex(/^[A-Za-z_][\w.]*$/)).optional(),
-    idleTimeoutMs: z.number().int().min(0).optional(),
+    idleTimeoutMs: z.number().int().min(0).max(MAX_TIMER_MS).optional(),
     workspaceDir: z.string().min(1).optional(),
     signal: z.instanceof(AbortSignal).optional(),
   })
@@ -231,6 +231,7 @@ export class Vivarium {
         this.kernels.stop(),
         ...[...this.sessions.values()].map((session) => session.close()),
       ]);
+      await this.sandbox.dispose();
     })();
     return this.stopping;
   }

@@ -22,7 +22,8 @@ describe('FrameDecoder', () => {
     const decoder = new FrameDecoder();
     const bytes = Buffer.concat([encodeFrame({ type: 'a' }), encodeFrame({ type: 'b', text: 'ü' })]);
     const out: unknown[] = [];
-    for (let index = 0; index < bytes.length; index += 3) out.push(...decoder.push(bytes.subarray(index, index + 3)));
+    for (let index = 0; index < bytes.length; index += 3)
+      out.push(...decoder.push(bytes.subarray(index, index + 3)));
     expect(out).toEqual([{ type: 'a' }, { type: 'b', text: 'ü' }]);
   });
 
@@ -34,10 +35,30 @@ describe('FrameDecoder', () => {
   it('refuses a body that is not a JSON object as soon as its first byte arrives', () => {
     // A forged length header followed by the runtime's next frame: caught without waiting for 1000 bytes.
     const forged = Buffer.concat([header(1000), encodeFrame({ type: 'reply' })]);
-    expect(isVivariumError(violation(() => new FrameDecoder().push(forged)), 'PROTOCOL_VIOLATION')).toBe(true);
-    expect(isVivariumError(violation(() => new FrameDecoder().push(Buffer.concat([header(2), Buffer.from('[]')]))), 'PROTOCOL_VIOLATION')).toBe(true);
-    expect(isVivariumError(violation(() => new FrameDecoder().push(header(0))), 'PROTOCOL_VIOLATION')).toBe(true);
-    expect(isVivariumError(violation(() => new FrameDecoder().push(Buffer.concat([header(5), Buffer.from('{oops')]))), 'PROTOCOL_VIOLATION')).toBe(true);
+    expect(
+      isVivariumError(
+        violation(() => new FrameDecoder().push(forged)),
+        'PROTOCOL_VIOLATION',
+      ),
+    ).toBe(true);
+    expect(
+      isVivariumError(
+        violation(() => new FrameDecoder().push(Buffer.concat([header(2), Buffer.from('[]')]))),
+        'PROTOCOL_VIOLATION',
+      ),
+    ).toBe(true);
+    expect(
+      isVivariumError(
+        violation(() => new FrameDecoder().push(header(0))),
+        'PROTOCOL_VIOLATION',
+      ),
+    ).toBe(true);
+    expect(
+      isVivariumError(
+        violation(() => new FrameDecoder().push(Buffer.concat([header(5), Buffer.from('{oops')]))),
+        'PROTOCOL_VIOLATION',
+      ),
+    ).toBe(true);
   });
 
   it('waits for the rest of a well-started frame', () => {

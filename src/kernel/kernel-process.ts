@@ -70,6 +70,8 @@ interface RunningExecution {
   replied: boolean;
   /** cgroup CPU counter at the start, ns; null without cgroups. */
   cgroupCpuNsBefore: number | null;
+  /** The cell's number, known before the kernel replies (see `cellsSent`). */
+  executionCount: number;
 }
 
 /**
@@ -95,6 +97,14 @@ export class KernelProcess {
   private readonly exited: Promise<void>;
   private exitListeners: Array<(reason: string) => void> = [];
   private requestCounter = 0;
+  /**
+   * Cells sent to this kernel. The runtime numbers every `execute` it receives the same way, so
+   * this is the running cell's `execution_count` before any reply: for `execution-start`, and for
+   * an execution that ends without a reply (timeout, kill).
+   */
+  private cellsSent = 0;
+  /** Ids of `variables` requests that timed out; their answers may still come, and are dropped. */
+  private readonly abandonedVariables = new Set<string>();
   /** Modules the preload imported, and the ones that failed. */
   preloaded: string[] = [];
   preloadErrors: Array<{ module: string; error: string }> = [];
@@ -267,6 +277,8 @@ export class KernelProcess {
         return;
       }
       case 'variables':
+        // The late answer to a request the host gave up waiting for is expected, not forged.
+        if (message.id !== null && this.abandonedVariables.delete(message.id)) return;
         if (!this.pendingVariables || message.id !== this.pendingVariables.id)
           return this.protocolViolation('variables no request asked for');
         this.pendingVariables.resolve(message.variables);
@@ -351,6 +363,8 @@ export class KernelProcess {
     if (options.signal?.aborted)
       return Promise.reject(new VivariumError('ABORTED', 'Execution aborted before it started'));
     this.stateValue = 'busy';
+    this.cellsSent += 1;
+    const executionCount = this.cellsSent;
     return new Promise<Execution>((resolve) => {
       const collector = new ExecutionCollector({
         executionId: options.executionId,
@@ -387,13 +401,14 @@ export class KernelProcess {
         removeAbortListener: () => options.signal?.removeEventListener('abort', onAbort),
         replied: false,
         cgroupCpuNsBefore: null,
+        executionCount,
       };
       this.running = running;
       collector.emit({
         type: 'execution-start',
         executionId: options.executionId,
         sessionId: options.sessionId,
-        executionCount: 0,
+        executionCount,
       });
       void this.beginExecution(running);
     });
@@ -454,6 +469,7 @@ export class KernelProcess {
     return new Promise<VariableSummary[]>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pendingVariables = null;
+        this.abandonedVariables.add(id);
         reject(
           new VivariumError(
             'INTERNAL',
@@ -555,7 +571,7 @@ export class KernelProcess {
       });
       this.finishExecution(running, {
         status,
-        executionCount: 0,
+        executionCount: running.executionCount,
         cpuMs: 0,
         peakMemoryBytes: 0,
         files: [],

@@ -49,9 +49,10 @@ export interface BwrapProfileOptions {
 
 /**
  * The hardened bubblewrap profile: new user, pid, net, ipc, uts and cgroup namespaces; a read-only
- * `/usr` and a handful of `/etc` entries; fresh `/proc`, minimal `/dev`, size-capped tmpfs `/tmp`;
- * `/workspace` the only writable bind, `/` and `/dev` read-only, `/dev/shm` a small capped tmpfs; no capabilities, no further user namespaces; dies with its
- * parent; a new session (no controlling terminal). Python starts isolated (`-I -B`).
+ * `/usr` and a handful of `/etc` entries; fresh `/proc`, minimal `/dev`, size-capped tmpfs `/tmp`
+ * and `/dev/shm`; `/workspace` the only writable bind; `/` and `/dev` read-only; no capabilities,
+ * no further user namespaces; dies with its parent; a new session (no controlling terminal).
+ * Python starts isolated (`-I -B`).
  */
 export function buildBwrapArgs(options: BwrapProfileOptions): string[] {
   const args = [

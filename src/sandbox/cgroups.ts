@@ -1,6 +1,22 @@
+import { VivariumError } from '../errors/index.js';
 import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { access, mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+
+/** This engine's own group under `vivarium/`: `e<pid>-<random>`, so stale groups can be told apart. */
+function engineGroupName(): string {
+  return `e${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /** Which cgroup mechanism is in force. */
 export type CgroupMode = 'v2' | 'v1' | 'none';
@@ -98,12 +114,15 @@ export class CgroupManager {
         const available = await readFile(join(dir, 'cgroup.controllers'), 'utf8').catch(() => '');
         const names = available.trim().split(/\s+/);
         if (names.includes('memory') && names.includes('pids') && (await writable(dir))) {
-          const base = join(dir, CGROUP_GROUP_NAME);
-          await mkdir(base, { recursive: true });
           const wanted = ['memory', 'pids', ...(names.includes('cpu') ? ['cpu'] : [])];
-          // A process cannot sit in a cgroup with children controllers enabled ("no internal
-          // processes"), so kernels live one level down, in base/<kernel>.
-          await writeFile(join(base, 'cgroup.subtree_control'), wanted.map((n) => `+${n}`).join(' '));
+          const shared = join(dir, CGROUP_GROUP_NAME);
+          await mkdir(shared, { recursive: true });
+          // No process sits in these folders ("no internal processes"); kernels live at the leaves.
+          const control = wanted.map((n) => `+${n}`).join(' ');
+          await writeFile(join(shared, 'cgroup.subtree_control'), control);
+          const base = join(shared, engineGroupName());
+          await mkdir(base);
+          await writeFile(join(base, 'cgroup.subtree_control'), control);
           return new CgroupManager('v2', [{ controllers: wanted, base }], null);
         }
       }
@@ -114,7 +133,7 @@ export class CgroupManager {
         const mount = join(CGROUP_ROOT, controller);
         const dir = join(mount, entry.path);
         if (!(await writable(dir))) continue;
-        const base = join(dir, CGROUP_GROUP_NAME);
+        const base = join(dir, CGROUP_GROUP_NAME, engineGroupName());
         await mkdir(base, { recursive: true });
         hierarchies.push({ controllers: [controller], base });
       }
@@ -146,10 +165,15 @@ export class CgroupManager {
   /** Creates the cgroup of one kernel with its limits. */
   async create(name: string, limits: CgroupLimits): Promise<KernelCgroup> {
     const dirs = new Map<string, string>();
-    for (const hierarchy of this.hierarchies) {
-      const dir = join(hierarchy.base, name);
-      await mkdir(dir);
-      for (const controller of hierarchy.controllers) dirs.set(controller, dir);
+    try {
+      for (const hierarchy of this.hierarchies) {
+        const dir = join(hierarchy.base, name);
+        await mkdir(dir);
+        for (const controller of hierarchy.controllers) dirs.set(controller, dir);
+      }
+    } catch (error) {
+      await new KernelCgroup('v1', dirs).destroy();
+      throw new VivariumError('KERNEL_START_FAILED', `Could not create the kernel's cgroup: ${(error as Error).message}`, { cause: error });
     }
     if (this.mode === 'none') throw new Error('cgroups are not available: ' + (this.problem ?? 'unknown'));
     const group = new KernelCgroup(this.mode, dirs);
@@ -157,26 +181,38 @@ export class CgroupManager {
       await group.applyLimits(limits);
     } catch (error) {
       await group.destroy();
-      throw error;
+      throw new VivariumError('KERNEL_START_FAILED', `Could not set the kernel's cgroup limits: ${(error as Error).message}`, { cause: error });
     }
     return group;
   }
 
-  /** Removes empty kernel cgroups left by an earlier run that was killed. */
+  /**
+   * Removes the cgroups of engines that are gone (an earlier run that was killed): only groups
+   * whose owning engine pid no longer exists, so engines sharing a host never race each other.
+   */
   async sweepStale(): Promise<number> {
     let removed = 0;
     for (const hierarchy of this.hierarchies) {
-      for (const entry of await readdir(hierarchy.base, { withFileTypes: true }).catch(() => [])) {
-        if (!entry.isDirectory()) continue;
-        try {
-          await rmdir(join(hierarchy.base, entry.name));
-          removed += 1;
-        } catch {
-          // still has processes: leave it
+      const shared = dirname(hierarchy.base);
+      for (const engine of await readdir(shared, { withFileTypes: true }).catch(() => [])) {
+        const owner = /^e(\d+)-/.exec(engine.name);
+        if (!engine.isDirectory() || !owner || processAlive(Number(owner[1]))) continue;
+        const engineDir = join(shared, engine.name);
+        for (const kernel of await readdir(engineDir, { withFileTypes: true }).catch(() => [])) {
+          if (kernel.isDirectory()) await rmdir(join(engineDir, kernel.name)).catch(() => undefined);
         }
+        await rmdir(engineDir).then(
+          () => (removed += 1),
+          () => undefined,
+        );
       }
     }
     return removed;
+  }
+
+  /** Removes this engine's own group once its kernels are gone. */
+  async dispose(): Promise<void> {
+    for (const hierarchy of this.hierarchies) await rmdir(hierarchy.base).catch(() => undefined);
   }
 }
 

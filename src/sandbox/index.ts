@@ -5,7 +5,16 @@ export {
   RUNTIME_SOURCE_DIR,
   INSTALL_BWRAP_HINT,
 } from './sandbox.js';
-export type { LaunchSpec, LaunchOptions, SandboxReport } from './sandbox.js';
+export type { LaunchSpec, LaunchOptions, SandboxOptions, SandboxReport } from './sandbox.js';
+export {
+  loadSeccompFilter,
+  openSeccompFilter,
+  DEFAULT_SECCOMP_FILTER_PATH,
+  MAX_SECCOMP_INSTRUCTIONS,
+  SECCOMP_INSTRUCTION_BYTES,
+  REBUILD_SECCOMP_HINT,
+} from './seccomp.js';
+export type { SeccompFilter } from './seccomp.js';
 export {
   buildBwrapArgs,
   SANDBOX_WORKSPACE,

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { chmod, cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -9,6 +9,15 @@ import { VivariumError } from '../errors/index.js';
 import { buildBwrapArgs, SANDBOX_GROUP, SANDBOX_PASSWD, SANDBOX_WORKSPACE } from './bwrap-profile.js';
 import { CgroupManager, type CgroupReport } from './cgroups.js';
 import { probeInterpreter, type InterpreterInfo } from './interpreter-probe.js';
+import { installRuntime, writeFileAtomic } from './runtime-install.js';
+import {
+  closeDescriptors,
+  DEFAULT_SECCOMP_FILTER_PATH,
+  loadSeccompFilter,
+  openSeccompFilter,
+  REBUILD_SECCOMP_HINT,
+  type SeccompFilter,
+} from './seccomp.js';
 import { UidAllocator } from './uid-allocator.js';
 
 const execFileAsync = promisify(execFile);
@@ -69,6 +78,25 @@ export interface LaunchOptions {
 /** First descriptor number of the cgroup.procs files handed to a kernel. */
 export const CGROUP_FD_START = 5;
 
+/** Options of the {@link Sandbox} constructor (what config does not say). */
+export interface SandboxOptions {
+  /** The seccomp filter blob, used when config `sandbox.seccomp` is on. @default {@link DEFAULT_SECCOMP_FILTER_PATH} */
+  seccompFilterPath?: string;
+}
+
+/**
+ * Python run by prepare()'s check when the filter is on: fails unless a filter is in force and
+ * refuses `unshare(0)` (a no-op without it) with EPERM, so that a blob that loads but denies
+ * nothing (a lone "allow") does not pass for the filter.
+ */
+const SECCOMP_IN_FORCE_CHECK = [
+  'import ctypes, sys',
+  'libc = ctypes.CDLL(None, use_errno=True)',
+  "in_force = ['Seccomp:', '2'] in [line.split() for line in open('/proc/self/status')]",
+  'refused = libc.unshare(0) == -1 and ctypes.get_errno() == 1',
+  "sys.exit(None if in_force and refused else 'the seccomp filter is not in force: unshare(0) was not refused with EPERM')",
+].join('\n');
+
 /** Facts about the sandbox, as `doctor` shows them. */
 export interface SandboxReport {
   isolation: Config['isolation'];
@@ -80,6 +108,8 @@ export interface SandboxReport {
   interpreter: InterpreterInfo | null;
   /** Which mechanism enforces memory/process/CPU limits: cgroups, or rlimits alone. */
   cgroups: CgroupReport;
+  /** The seccomp filter kernels run under; null when `sandbox.seccomp` is off, isolation is `none`, or the sandbox did not come up. */
+  seccomp: SeccompFilter | null;
 }
 
 function findOnPath(name: string): string | null {
@@ -112,9 +142,12 @@ export class Sandbox {
   private passwdFile = '';
   private groupFile = '';
   private cgroupManager: CgroupManager | null = null;
+  private readonly seccompFilterPath: string;
+  private seccompFilter: SeccompFilter | null = null;
 
-  constructor(config: Config) {
+  constructor(config: Config, options: SandboxOptions = {}) {
     this.config = config;
+    this.seccompFilterPath = options.seccompFilterPath ?? DEFAULT_SECCOMP_FILTER_PATH;
     this.uids = new UidAllocator({ start: config.sandbox.uidRangeStart, size: config.sandbox.uidRangeSize });
   }
 
@@ -124,6 +157,11 @@ export class Sandbox {
 
   get interpreterInfo(): InterpreterInfo | null {
     return this.interpreter;
+  }
+
+  /** The seccomp filter every kernel gets; null when off (config `sandbox.seccomp`, isolation `none`). */
+  get seccomp(): SeccompFilter | null {
+    return this.seccompFilter;
   }
 
   /** The cgroup tree kernels are placed in; `mode: 'none'` means rlimits alone. */
@@ -142,19 +180,14 @@ export class Sandbox {
     const sandboxDir = join(dataDir, 'sandbox');
     await mkdir(sandboxDir, { recursive: true, mode: 0o755 });
     await chmod(sandboxDir, 0o755);
-    this.runtimeDir = join(sandboxDir, 'runtime');
-    await rm(this.runtimeDir, { recursive: true, force: true });
-    await cp(RUNTIME_SOURCE_DIR, this.runtimeDir, {
-      recursive: true,
-      filter: (source) => !source.includes('__pycache__') && !source.endsWith('.pyc'),
-    });
-    await execFileAsync('chmod', ['-R', 'a+rX,go-w', this.runtimeDir]);
+    this.runtimeDir = await installRuntime(RUNTIME_SOURCE_DIR, sandboxDir);
     this.passwdFile = join(sandboxDir, 'passwd');
     this.groupFile = join(sandboxDir, 'group');
-    await writeFile(this.passwdFile, SANDBOX_PASSWD, { mode: 0o644 });
-    await writeFile(this.groupFile, SANDBOX_GROUP, { mode: 0o644 });
+    await writeFileAtomic(this.passwdFile, SANDBOX_PASSWD);
+    await writeFileAtomic(this.groupFile, SANDBOX_GROUP);
     this.cgroupManager = await CgroupManager.detect();
     await this.cgroupManager.sweepStale();
+    this.seccompFilter = null;
     if (!this.isolated) {
       process.emitWarning(
         "Vivarium isolation is `none`: Python code runs UNSANDBOXED with the engine's own rights. Use only for trusted code.",
@@ -170,6 +203,8 @@ export class Sandbox {
         { details: { missing: 'bwrap', fix: INSTALL_BWRAP_HINT } },
       );
     }
+    // Fail closed: with the layer on, a missing or corrupt blob stops the engine here.
+    if (this.config.sandbox.seccomp) this.seccompFilter = await loadSeccompFilter(this.seccompFilterPath);
     await this.checkBwrapWorks(signal);
   }
 
@@ -177,22 +212,20 @@ export class Sandbox {
     const uid = this.runningAsRoot ? this.uids.acquire() : undefined;
     try {
       const spec = this.launchSpec({ workspaceDir: this.runtimeDir, ...(uid === undefined ? {} : { uid }) });
+      // The last `--`: a `--setenv` value may be `--` too; what follows the separator is fixed.
       const args = spec.args
-        .slice(0, spec.args.indexOf('--') + 1)
-        .concat([this.config.pythonPath, '-I', '-c', 'pass']);
-      await execFileAsync(spec.command, args, {
-        env: spec.env,
-        timeout: 20_000,
-        ...(uid === undefined ? {} : { uid, gid: uid }),
-        ...(signal ? { signal } : {}),
-      });
+        .slice(0, spec.args.lastIndexOf('--') + 1)
+        .concat([this.config.pythonPath, '-I', '-c', this.seccompFilter ? SECCOMP_IN_FORCE_CHECK : 'pass']);
+      await runChecked(spec, args, 20_000, signal);
     } catch (error) {
       const stderr = String((error as { stderr?: string }).stderr ?? (error as Error).message).trim();
-      const hint = /user namespace|uid map|setting up uid|Operation not permitted/i.test(stderr)
-        ? 'unprivileged user namespaces are disabled: sysctl -w kernel.unprivileged_userns_clone=1 (and user.max_user_namespaces > 0), or run the engine as root'
-        : /No such file|not found/i.test(stderr)
-          ? `${INSTALL_BWRAP_HINT}; the data directory and runtime must be readable by the kernel uid`
-          : 'run `vivarium doctor` for details';
+      const hint = /PR_SET_SECCOMP|system call filtering|seccomp filter is not in force/i.test(stderr)
+        ? `the seccomp filter ${this.seccompFilter?.path ?? ''} did not load or does not work: ${REBUILD_SECCOMP_HINT}`
+        : /user namespace|uid map|setting up uid|Operation not permitted/i.test(stderr)
+          ? 'unprivileged user namespaces are disabled: sysctl -w kernel.unprivileged_userns_clone=1 (and user.max_user_namespaces > 0), or run the engine as root'
+          : /No such file|not found/i.test(stderr)
+            ? `${INSTALL_BWRAP_HINT}; the data directory and runtime must be readable by the kernel uid`
+            : 'run `vivarium doctor` for details';
       throw new VivariumError(
         'SANDBOX_UNAVAILABLE',
         `The bubblewrap sandbox does not work here: ${stderr}. Fix: ${hint}`,
@@ -246,13 +279,25 @@ export class Sandbox {
       tmpSizeMb: this.config.sandbox.tmpSizeMb,
       env: { ...env, VIVARIUM_WORKSPACE: SANDBOX_WORKSPACE },
     });
+    const extraFds: number[] = [];
+    if (this.seccompFilter !== null) {
+      extraFds.push(openSeccompFilter(this.seccompFilter));
+      // Before the last `--` (a `--setenv` value may be `--`; the command after it is fixed).
+      args.splice(args.lastIndexOf('--'), 0, '--seccomp', String(CGROUP_FD_START + cgroupFdCount));
+    }
     return {
       command: this.bwrapPath,
       args,
       env: { ...BWRAP_HOST_ENV },
       cwd: '/',
       ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
+      ...(extraFds.length > 0 ? { extraFds } : {}),
     };
+  }
+
+  /** Releases what `prepare()` set up for this engine (its cgroup group). Idempotent. */
+  async dispose(): Promise<void> {
+    await this.cgroupManager?.dispose();
   }
 
   /** What works and what does not, without throwing. */
@@ -264,6 +309,8 @@ export class Sandbox {
       working = true;
     } catch (error) {
       problem = (error as Error).message;
+    } finally {
+      await this.dispose();
     }
     return {
       isolation: this.config.isolation,
@@ -278,6 +325,55 @@ export class Sandbox {
         controllers: [],
         problem: problem ?? 'not checked',
       },
+      seccomp: working ? this.seccompFilter : null,
     };
+  }
+}
+
+/**
+ * Runs a check command of {@link Sandbox.prepare} to its end, with the launch's extra descriptors
+ * at their fds (the check has no cgroup fds: `CGROUP_FD_START` onwards) and closed after spawn.
+ * Rejects with the command's stderr unless it exits 0.
+ */
+async function runChecked(
+  spec: LaunchSpec,
+  args: string[],
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  const extraFds = spec.extraFds ?? [];
+  let child: ChildProcess;
+  try {
+    child = spawn(spec.command, args, {
+      env: spec.env,
+      cwd: spec.cwd,
+      stdio: [
+        'ignore',
+        'ignore',
+        'pipe',
+        ...Array.from({ length: CGROUP_FD_START - 3 }, () => 'ignore' as const),
+        ...extraFds,
+      ],
+      timeout: timeoutMs,
+      ...(spec.uid === undefined ? {} : { uid: spec.uid, gid: spec.gid ?? spec.uid }),
+      ...(signal ? { signal } : {}),
+    });
+  } finally {
+    // Once, right after spawn: a number closed twice could by then be someone else's descriptor.
+    closeDescriptors(extraFds);
+  }
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    if (stderr.length < 16_384) stderr += chunk.toString('utf8');
+  });
+  const [code, exitSignal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (exitCode, signalName) => resolve([exitCode, signalName]));
+  });
+  if (code !== 0) {
+    const how = exitSignal ? `signal ${exitSignal}` : `code ${code}`;
+    throw Object.assign(new Error(`${spec.command} exited with ${how}`), {
+      stderr: stderr.trim() || `${spec.command} exited with ${how}`,
+    });
   }
 }

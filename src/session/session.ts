@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Limits } from '../config/index.js';
+import { MAX_TIMER_MS, type Limits } from '../config/index.js';
 import { validate, VivariumError } from '../errors/index.js';
 import type {
   Execution,
@@ -38,7 +38,7 @@ export interface ExecuteOptions {
 
 const executeOptionsSchema = z
   .object({
-    timeoutMs: z.number().int().positive().optional(),
+    timeoutMs: z.number().int().positive().max(MAX_TIMER_MS).optional(),
     cpuTimeLimitSec: z.number().int().positive().optional(),
     memoryLimitMb: z.number().int().min(64).optional(),
     maxOutputBytes: z.number().int().positive().optional(),

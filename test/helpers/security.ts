@@ -152,7 +152,7 @@ export function verdictOf(execution: Execution): Verdict {
     const parsed: unknown = JSON.parse(last);
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
       throw new Error('not an object');
-    return parsed as Verdict;
+    return parsed;
   } catch (error) {
     throw new Error(
       `The attack program's last line is not a JSON object (${(error as Error).message}): ${describeExecution(execution)}`,
@@ -270,6 +270,8 @@ export async function startSecurityEngine(
           await rm(dataDir, { recursive: true, force: true, maxRetries: 3 });
           await writeManifest(dataDir, uids, true);
         }
+        // Whichever file of the suite runs last leaves the host checked as a whole.
+        await expectNoSuiteLeftovers();
       })()),
   };
 }
@@ -307,6 +309,38 @@ export async function mountsUnder(dir: string): Promise<string[]> {
     .split('\n')
     .map((line) => line.split(' ')[4] ?? '')
     .filter((mountPoint) => mountPoint === dir || mountPoint.startsWith(`${dir}/`));
+}
+
+/** Backing files of the host's loop devices. */
+export async function loopBackingFiles(): Promise<string[]> {
+  const out: string[] = [];
+  for (const device of await readdir('/sys/block').catch(() => [] as string[])) {
+    if (!device.startsWith('loop')) continue;
+    const backing = await readFile(`/sys/block/${device}/loop/backing_file`, 'utf8').catch(() => '');
+    if (backing.trim() !== '') out.push(backing.trim());
+  }
+  return out;
+}
+
+/**
+ * Host-wide: no process in the suite's uid range or naming a suite data directory, no mount and
+ * no loop device of a suite data directory. Only meaningful while no other suite engine runs
+ * (the security project runs its files one at a time).
+ */
+export async function expectNoSuiteLeftovers(): Promise<void> {
+  const prefix = join(tmpdir(), SECURITY_DATA_DIR_PREFIX);
+  expect(await processesInSecurityRange(), 'processes in the suite uid range').toEqual([]);
+  const strays = (await hostProcesses()).filter((entry) => entry.cmdline.includes(prefix));
+  expect(strays, 'processes naming a suite data directory').toEqual([]);
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+  expect(
+    mountinfo.split('\n').filter((line) => line.includes(prefix)),
+    'mounts of the suite',
+  ).toEqual([]);
+  expect(
+    (await loopBackingFiles()).filter((file) => file.startsWith(prefix)),
+    'loop devices of the suite',
+  ).toEqual([]);
 }
 
 /** What one file's fixture used, read by `zz-cleanup.test.ts`. */

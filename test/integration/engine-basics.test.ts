@@ -68,6 +68,18 @@ describe('cells', () => {
     expect(s.info().executionCount).toBeGreaterThanOrEqual(4);
   });
 
+  it('announces the execution_count in execution-start, before the cell ends', async () => {
+    const s = await session();
+    const starts: number[] = [];
+    const execution = await s.execute('1', {
+      onEvent: (event) => {
+        if (event.type === 'execution-start') starts.push(event.executionCount);
+      },
+    });
+    expect(starts).toEqual([execution.executionCount]);
+    expect(execution.executionCount).toBeGreaterThan(0);
+  });
+
   it('keeps `_` as the last result', async () => {
     const s = await session();
     await s.execute('6 * 7');
@@ -164,6 +176,59 @@ describe('variables', () => {
     // Listing variables ran no cell: the counter did not move.
     expect((await s.execute('runs')).result).toEqual({ 'text/plain': '1' });
   });
+});
+
+describe('variables with a hanging __repr__', () => {
+  it('bounds each summary; the others are listed', async () => {
+    const s = await session();
+    expectOk(
+      await s.execute(
+        'import time\nclass Slow:\n    def __repr__(self):\n        time.sleep(30)\n        return "slow"\nslow = Slow()\nfast = 7',
+      ),
+    );
+    const started = performance.now();
+    const variables = await s.variables();
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(variables.find((variable) => variable.name === 'slow')).toMatchObject({
+      type: 'Slow',
+      summary: '<summary took too long>',
+    });
+    expect(variables.find((variable) => variable.name === 'fast')?.summary).toBe('7');
+    expectOk(await s.execute('del slow'));
+  });
+
+  it('a listing the host gave up on does not take the kernel down when it finally answers', async () => {
+    const s = await engine.vv.createSession();
+    try {
+      // Swallows the runtime's per-variable alarm and outlasts the host's 10 s wait.
+      expectOk(
+        await s.execute(
+          [
+            'import time',
+            'class Stubborn:',
+            '    def __repr__(self):',
+            '        end = time.monotonic() + 11',
+            '        while time.monotonic() < end:',
+            '            try:',
+            '                time.sleep(end - time.monotonic())',
+            '            except BaseException:',
+            '                pass',
+            "        return 'stubborn'",
+            'stubborn = Stubborn()',
+          ].join('\n'),
+        ),
+      );
+      const listing = s.variables();
+      const next = s.execute('"after"');
+      await expect(listing).rejects.toMatchObject({ code: 'INTERNAL' });
+      const execution = await next;
+      expectOk(execution);
+      expect(execution.result).toEqual({ 'text/plain': "'after'" });
+      expect(s.state).toBe('idle');
+    } finally {
+      await s.close();
+    }
+  }, 30_000);
 });
 
 describe('figures of an execution', () => {

@@ -59,6 +59,22 @@ describe('interrupt', () => {
     expect(after.result).toEqual({ 'text/plain': 'True' });
   });
 
+  it('never cuts a rich output frame in half', async () => {
+    // Frames of 1 MB take several pipe writes; an interrupt landing between two of them used to
+    // leave half a frame on the channel, and the execution hung until its timeout.
+    const s = await session();
+    for (const afterMs of [150, 220, 290, 360]) {
+      const execution = await executeAndInterrupt(
+        s,
+        "big = 'x' * 1_000_000\nwhile True:\n    display({'text/plain': big}, raw=True)",
+        afterMs,
+      );
+      expect(execution.status, execution.reason ?? '').toBe('interrupted');
+      expect(s.state).toBe('idle');
+    }
+    expectOk(await s.execute('del big'));
+  });
+
   it('is a no-op between cells: the next cell is not hit by a stale interrupt', async () => {
     const s = await session();
     s.interrupt();
@@ -88,6 +104,8 @@ describe('limits', () => {
       const execution = await s.execute('while True:\n    pass', { timeoutMs: 1_000 });
       const elapsedMs = performance.now() - started;
       expect(execution.status).toBe('timeout');
+      // Numbered like any cell, though the kernel never replied.
+      expect(execution.executionCount).toBe(1);
       expect(elapsedMs).toBeGreaterThanOrEqual(900);
       expect(elapsedMs).toBeLessThan(5_000);
       expect(execution.reason).toMatch(/timeout of 1000 ms/);
@@ -132,8 +150,12 @@ describe('lifecycle', () => {
     const { workspaceDir } = s;
     expectOk(await s.execute('1'));
     expect((await kernelProcesses(workspaceDir)).length).toBeGreaterThan(0);
-    await waitFor(() => s.state === 'closed', 'the idle session to be closed', 12_000);
-    expect(engine.vv.listSessions()).not.toContain(s);
+    // The sweeper runs every 5 s; the session leaves the list once its workspace is removed.
+    await waitFor(
+      () => s.state === 'closed' && !engine.vv.listSessions().includes(s),
+      'the idle session to be closed',
+      12_000,
+    );
     expect(() => engine.vv.getSession(s.id)).toThrow(/No session/);
     await expect(s.execute('1')).rejects.toMatchObject({ code: 'SESSION_CLOSED' });
     expect(await kernelProcesses(workspaceDir)).toEqual([]);

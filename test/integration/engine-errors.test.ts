@@ -62,6 +62,14 @@ describe('Python exceptions', () => {
     expect(tracebackText(simple)).toContain('<cell-');
     expect(tracebackText(simple)).toContain('b = = 2');
     expect(tracebackText(simple)).not.toContain('vivarium_runtime');
+    // Found when compiling rather than parsing: the source line is shown all the same.
+    const compiled = await s.execute('x = 1\nreturn x');
+    expect(compiled.error).toMatchObject({
+      ename: 'SyntaxError',
+      evalue: "'return' outside function",
+      line: 2,
+    });
+    expect(tracebackText(compiled)).toContain('return x');
     const ran = await s.execute("'ran' in globals()");
     expect(ran.result).toEqual({ 'text/plain': 'False' });
   });

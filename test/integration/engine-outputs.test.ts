@@ -53,7 +53,7 @@ describe('matplotlib', () => {
   it('shows one image per figure, with the stream output before it kept in order', async () => {
     const s = await session();
     const execution = await s.execute(
-      'print("before")\nfig1 = plt.figure(); plt.plot([1, 2])\nfig2 = plt.figure(); plt.bar([1, 2], [3, 4])\nprint("after");',
+      'import matplotlib.pyplot as plt\nprint("before")\nfig1 = plt.figure(); plt.plot([1, 2])\nfig2 = plt.figure(); plt.bar([1, 2], [3, 4])\nprint("after");',
     );
     expectOk(execution);
     expect(displays(execution)).toHaveLength(2);

@@ -37,8 +37,20 @@ export interface DoctorReport {
 
 function sandboxCheck(report: SandboxReport): DoctorCheck {
   const base = { id: 'sandbox', title: 'strict sandbox' };
-  if (report.working) return { ...base, status: 'ok', detail: 'works: a Python process started inside the bubblewrap profile', fix: null };
-  const fix = report.bwrapPath === null ? INSTALL_BUBBLEWRAP : 'see the lines above; the message says what failed';
+  if (report.working)
+    return {
+      ...base,
+      status: 'ok',
+      detail: 'works: a Python process started inside the bubblewrap profile',
+      fix: null,
+    };
+  const problem = report.problem ?? '';
+  const fix =
+    report.bwrapPath === null
+      ? INSTALL_BUBBLEWRAP
+      : /Permission denied|EACCES/.test(problem)
+        ? 'kernel uids must reach the data directory and the interpreter (o+x on every parent): a data directory such as /var/lib/vivarium (--data, VIVARIUM_DATA_DIR) and a system interpreter (/usr/bin/python3)'
+        : 'see the lines above: the first missing one is the cause';
   return { ...base, status: 'missing', detail: `does not work: ${report.problem ?? 'unknown problem'}`, fix };
 }
 
@@ -46,7 +58,12 @@ function limitsCheck(report: SandboxReport): DoctorCheck {
   const base = { id: 'limits', title: 'limits mechanism' };
   const cgroups = report.cgroups;
   if (cgroups.mode !== 'none') {
-    return { ...base, status: 'ok', detail: `cgroups ${cgroups.mode} (${cgroups.controllers.join(', ')}) with rlimits as a second line; wall clock enforced by the host`, fix: null };
+    return {
+      ...base,
+      status: 'ok',
+      detail: `cgroups ${cgroups.mode} (${cgroups.controllers.join(', ')}) with rlimits as a second line; wall clock enforced by the host`,
+      fix: null,
+    };
   }
   return {
     ...base,
@@ -56,25 +73,69 @@ function limitsCheck(report: SandboxReport): DoctorCheck {
   };
 }
 
+function seccompCheck(report: SandboxReport, enabled: boolean): DoctorCheck {
+  const base = { id: 'seccomp', title: 'seccomp filter' };
+  const filter = report.seccomp;
+  if (filter !== null) {
+    return {
+      ...base,
+      status: 'ok',
+      detail: `${filter.path} (${filter.instructionCount} instructions, sha256 ${filter.sha256.slice(0, 12)})`,
+      fix: null,
+    };
+  }
+  if (!enabled)
+    return {
+      ...base,
+      status: 'warn',
+      detail: 'off (`sandbox.seccomp: false`): kernels run without the syscall denylist',
+      fix: 'set `sandbox.seccomp: true` (the default)',
+    };
+  return {
+    ...base,
+    status: 'missing',
+    detail: 'not loaded: the sandbox did not come up (see strict sandbox)',
+    fix: 'npm run build (writes dist/seccomp/filter.bpf; needs python3-seccomp)',
+  };
+}
+
 function isolationCheck(isolation: string): DoctorCheck {
   const base = { id: 'isolation', title: 'isolation' };
   if (isolation === 'strict') return { ...base, status: 'ok', detail: 'strict (configured)', fix: null };
-  return { ...base, status: 'warn', detail: `${isolation} (configured): Python runs UNSANDBOXED with the engine's rights`, fix: 'set `isolation: strict` (or unset VIVARIUM_ISOLATION)' };
+  return {
+    ...base,
+    status: 'warn',
+    detail: `${isolation} (configured): Python runs UNSANDBOXED with the engine's rights`,
+    fix: 'set `isolation: strict` (or unset VIVARIUM_ISOLATION)',
+  };
 }
 
 function pythonCheck(report: SandboxReport, pythonPath: string): DoctorCheck {
   const base = { id: 'python', title: 'python' };
   const info = report.interpreter;
-  if (info === null) return { ...base, status: 'missing', detail: `${pythonPath} was not probed or did not start`, fix: 'apt-get install -y python3 (or set `pythonPath`)' };
+  if (info === null)
+    return {
+      ...base,
+      status: 'missing',
+      detail: `${pythonPath} was not probed or did not start`,
+      fix: 'apt-get install -y python3 (or set `pythonPath`)',
+    };
   const resolved = info.executable === info.path ? '' : ` → ${info.executable}`;
   return { ...base, status: 'ok', detail: `${info.path}${resolved}, Python ${info.version}`, fix: null };
 }
 
 async function quotaCheck(quota: string): Promise<DoctorCheck> {
   const base = { id: 'workspace-quota', title: 'workspace quota' };
-  if (quota === 'none') return { ...base, status: 'ok', detail: 'not bounded (configured `workspace.quota: none`)', fix: null };
+  if (quota === 'none')
+    return { ...base, status: 'ok', detail: 'not bounded (configured `workspace.quota: none`)', fix: null };
   const loop = await detectLoopVolumes();
-  if (loop.available) return { ...base, status: 'ok', detail: 'an ext4 volume per workspace (loop devices): bytes and files bounded', fix: null };
+  if (loop.available)
+    return {
+      ...base,
+      status: 'ok',
+      detail: 'an ext4 volume per workspace (loop devices): bytes and files bounded',
+      fix: null,
+    };
   return {
     ...base,
     status: 'warn',
@@ -88,7 +149,10 @@ const TITLE_WIDTH = 17;
 
 function renderCheck(check: DoctorCheck): string {
   const line = `${check.status.padEnd(STATUS_WIDTH)} ${check.title.padEnd(TITLE_WIDTH)} ${check.detail}`;
-  const fix = check.fix === null || check.status === 'ok' ? '' : `\n${' '.repeat(STATUS_WIDTH + TITLE_WIDTH + 2)}fix: ${check.fix}`;
+  const fix =
+    check.fix === null || check.status === 'ok'
+      ? ''
+      : `\n${' '.repeat(STATUS_WIDTH + TITLE_WIDTH + 2)}fix: ${check.fix}`;
   return neutralizeControls(line + fix);
 }
 
@@ -97,7 +161,11 @@ export async function doctorCommand(flags: DoctorFlags, io: CliIo): Promise<numb
   const { configFile, ...overrides } = engineOptionsFromFlags(flags);
   const config = loadConfig({ overrides, ...(configFile === undefined ? {} : { configFile }) });
   // Whatever isolation is configured, doctor answers whether strict would work.
-  const sandbox = await Vivarium.inspect({ ...overrides, ...(configFile === undefined ? {} : { configFile }), isolation: 'strict' });
+  const sandbox = await Vivarium.inspect({
+    ...overrides,
+    ...(configFile === undefined ? {} : { configFile }),
+    isolation: 'strict',
+  });
   const [bubblewrap, namespaces, cgroups, dataDirectory, quota, packages] = await Promise.all([
     checkBubblewrap(sandbox.bwrapPath),
     checkUserNamespaces(sandbox.bwrapPath),
@@ -116,13 +184,23 @@ export async function doctorCommand(flags: DoctorFlags, io: CliIo): Promise<numb
     dataDirectory,
     quota,
     sandboxCheck(sandbox),
+    seccompCheck(sandbox, config.sandbox.seccomp),
     isolationCheck(config.isolation),
     pythonCheck(sandbox, config.pythonPath),
     ...packages,
   ];
-  const missingPackages = packages.filter((check) => check.status !== 'ok' && check.fix !== null).map((check) => (check.fix ?? '').replace('apt-get install -y ', ''));
-  const installMissing = missingPackages.length > 0 ? `apt-get install -y ${missingPackages.join(' ')}` : null;
-  const report: DoctorReport = { version: packageVersion(), strictIsolationWorks: sandbox.working, checks, installMissing, sandbox };
+  const missingPackages = packages
+    .filter((check) => check.status !== 'ok' && check.fix !== null)
+    .map((check) => (check.fix ?? '').replace('apt-get install -y ', ''));
+  const installMissing =
+    missingPackages.length > 0 ? `apt-get install -y ${missingPackages.join(' ')}` : null;
+  const report: DoctorReport = {
+    version: packageVersion(),
+    strictIsolationWorks: sandbox.working,
+    checks,
+    installMissing,
+    sandbox,
+  };
 
   if (flags.json === true) {
     io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

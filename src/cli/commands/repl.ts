@@ -74,6 +74,8 @@ class Repl {
   private interruptsThisCell = 0;
   private restarting: Promise<unknown> | null = null;
   private quitBySignal = false;
+  /** Cells run so far; names the images of each (`output-<n>.png`). */
+  private cellNumber = 0;
 
   constructor(options: { io: CliIo; session: Session; readline: ReadlineInterface; interactive: boolean }) {
     this.io = options.io;
@@ -128,13 +130,16 @@ class Repl {
       this.prompt();
       const line = await this.queue.next();
       if (line === null) break;
-      if (!this.cells.pending) {
-        const command = line.trim();
+      const command = line.trim();
+      const isCommand = (command.startsWith('%') || EXIT_WORDS.has(command)) && !/^\s/.test(line);
+      if (isCommand && this.cells.pending && this.cells.wouldEndBlockBefore(line)) {
+        const finished = this.cells.flush();
+        if (finished !== null) await this.runCell(finished);
+      }
+      if (isCommand && !this.cells.pending) {
         if (EXIT_WORDS.has(command)) break;
-        if (command.startsWith('%')) {
-          await this.command(command);
-          continue;
-        }
+        await this.command(command);
+        continue;
       }
       for (const cell of this.cells.push(line)) await this.runCell(cell);
       if (this.session.state === 'closed') break;
@@ -207,21 +212,21 @@ class Repl {
       hostDir: this.session.workspaceDir,
       stderr: this.io.stderr,
     });
-    let executionCount = 0;
+    // Numbered by the CLI, not by the kernel: a restart starts the kernel's count again at 1, and
+    // a name must not be reused for another image.
+    this.cellNumber += 1;
+    const cellNumber = this.cellNumber;
     let imagesThisCell = 0;
     const printer = new OutputPrinter({
       stdout: this.io.stdout,
       stderr: this.io.stderr,
       onImage: (image) => {
         imagesThisCell += 1;
-        const name = `output-${executionCount}${imagesThisCell === 1 ? '' : `-${imagesThisCell}`}.${image.extension}`;
+        const name = `output-${cellNumber}${imagesThisCell === 1 ? '' : `-${imagesThisCell}`}.${image.extension}`;
         return savedImageLine(image, saver.save(name, image));
       },
     });
-    const onEvent = (event: ExecutionEvent): void => {
-      if (event.type === 'execution-start') executionCount = event.executionCount;
-      printer.handle(event);
-    };
+    const onEvent = (event: ExecutionEvent): void => printer.handle(event);
     this.busy = true;
     this.interruptsThisCell = 0;
     try {
@@ -271,7 +276,8 @@ export async function replCommand(flags: ReplFlags, io: CliIo): Promise<number> 
   const interactive = io.stdin.isTTY === true;
 
   if (interactive) io.stderr.write('Starting a sandboxed Python kernel...\n');
-  const vv = await Vivarium.start(engineOptions);
+  // One session per CLI process: a warm pool would only start kernels nobody takes.
+  const vv = await Vivarium.start({ ...engineOptions, pool: { size: 0 } });
   try {
     const session = await vv.createSession({
       ...(Object.keys(limits).length > 0 ? { limits } : {}),

@@ -91,7 +91,8 @@ export async function runCommand(file: string | undefined, flags: RunFlags, io: 
     flags.workspace === undefined ? undefined : await existingDirectory('--workspace', flags.workspace);
   const json = flags.json === true;
 
-  const vv = await Vivarium.start(engineOptions);
+  // One session per CLI process: a warm pool would only start kernels nobody takes.
+  const vv = await Vivarium.start({ ...engineOptions, pool: { size: 0 } });
   const abort = new AbortController();
   const interrupts = listenForInterrupts({
     onInterrupt: () => abort.abort(),

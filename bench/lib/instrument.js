@@ -1,0 +1,281 @@
+/**
+ * Bench-only instrumentation: wraps methods of the built engine's classes (the same module
+ * instances `dist/index.js` uses) and of the in-sandbox runtime (patched from inside a cell) with
+ * timestamps. Nothing in `src/` or `python/` changes; every patch is undone by `restore()`.
+ *
+ * Host and kernel timestamps are both CLOCK_MONOTONIC (`process.hrtime` and `time.monotonic_ns`;
+ * bubblewrap does not unshare the time namespace), so they can be laid on one time line.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KernelProcess } from '../../dist/kernel/index.js';
+import { KernelCgroup } from '../../dist/sandbox/index.js';
+import { WorkspaceManager } from '../../dist/session/index.js';
+
+export const nowNs = () => process.hrtime.bigint();
+export const nsToMs = (ns) => Number(ns) / 1e6;
+
+/**
+ * Replaces `target[name]` with `wrap(original)`. Returns an undo function, or null when the
+ * method does not exist (the engine changed; the segment is reported as n/a).
+ */
+export function patchMethod(target, name, wrap) {
+  const original = target[name];
+  if (typeof original !== 'function') return null;
+  target[name] = wrap(original);
+  return () => {
+    target[name] = original;
+  };
+}
+
+/** Collects undo functions and the names of hooks that could not be installed. */
+export class Patches {
+  constructor() {
+    this.undo = [];
+    this.missing = [];
+  }
+  add(label, target, name, wrap) {
+    const restore = patchMethod(target, name, wrap);
+    if (restore) this.undo.push(restore);
+    else this.missing.push(label);
+    return restore !== null;
+  }
+  restore() {
+    for (const undo of this.undo.splice(0).reverse()) undo();
+  }
+}
+
+/**
+ * Host-side hooks of one execution's path through `KernelProcess`: returns
+ * `{ records: Map<executionId, {...ns}>, patches }`.
+ */
+export function instrumentHostRoundTrip() {
+  const records = new Map();
+  const record = (id) => {
+    let entry = records.get(id);
+    if (!entry) records.set(id, (entry = {}));
+    return entry;
+  };
+  const patches = new Patches();
+  const proto = KernelProcess.prototype;
+  patches.add(
+    'KernelProcess.beginExecution',
+    proto,
+    'beginExecution',
+    (original) =>
+      function beginExecution(running) {
+        record(running.options.executionId).begin = nowNs();
+        return original.call(this, running);
+      },
+  );
+  patches.add(
+    'KernelProcess.send',
+    proto,
+    'send',
+    (original) =>
+      function send(message) {
+        if (message?.type !== 'execute') return original.call(this, message);
+        const entry = record(message.id);
+        entry.sendStart = nowNs();
+        const result = original.call(this, message);
+        entry.sendEnd = nowNs();
+        return result;
+      },
+  );
+  patches.add(
+    'KernelProcess.onData',
+    proto,
+    'onData',
+    (original) =>
+      function onData(chunk) {
+        this.__benchChunkAt = nowNs();
+        return original.call(this, chunk);
+      },
+  );
+  patches.add(
+    'KernelProcess.completeReply',
+    proto,
+    'completeReply',
+    (original) =>
+      function completeReply(running, message) {
+        const entry = record(running.options.executionId);
+        entry.replyChunk = this.__benchChunkAt;
+        entry.replyDispatched = nowNs();
+        return original.call(this, running, message);
+      },
+  );
+  patches.add(
+    'KernelProcess.finishExecution',
+    proto,
+    'finishExecution',
+    (original) =>
+      function finishExecution(running, fields) {
+        const entry = record(running.options.executionId);
+        entry.finish ??= nowNs();
+        return original.call(this, running, fields);
+      },
+  );
+  return { records, patches };
+}
+
+/**
+ * Python run as a cell: wraps the runtime's reader, `_execute`, `snapshot`, `compile_cell`,
+ * `format_object` and `Channel.send` with `time.monotonic_ns()` stamps kept per execution id in
+ * `builtins.__vv_bench__`.
+ */
+export const KERNEL_PROFILE_SETUP = String.raw`
+import builtins, sys, time
+def __vv_setup():
+    k = sys.modules['vivarium_runtime.kernel']
+    p = sys.modules['vivarium_runtime.protocol']
+    bench = {'records': {}, 'current': None, 'received': None, 'missing': []}
+    builtins.__vv_bench__ = bench
+    now = time.monotonic_ns
+    def mark(name):
+        current = bench['current']
+        if current is not None and name not in current:
+            current[name] = now()
+    receive = p.Channel.receive
+    def timed_receive(self):
+        message = receive(self)
+        bench['received'] = now()
+        return message
+    p.Channel.receive = timed_receive
+    send = p.Channel.send
+    def timed_send(self, message):
+        kind = message.get('type') if isinstance(message, dict) else None
+        if kind == 'reply':
+            mark('replySendStart')
+        result = send(self, message)
+        if kind == 'reply':
+            mark('replySendEnd')
+        return result
+    p.Channel.send = timed_send
+    execute = k.Kernel._execute
+    def timed_execute(self, request):
+        bench['current'] = {'received': bench['received'], 'enter': now()}
+        try:
+            return execute(self, request)
+        finally:
+            bench['records'][request.get('id')] = bench['current']
+            bench['current'] = None
+    k.Kernel._execute = timed_execute
+    for name, before in (('compile_cell', 'cellStart'), ('format_object', 'cellEnd')):
+        original = getattr(k, name, None)
+        if original is None:
+            bench['missing'].append(name)
+            continue
+        def wrapper(*args, __original=original, __before=before, **kwargs):
+            mark(__before)
+            return __original(*args, **kwargs)
+        setattr(k, name, wrapper)
+    snapshot = getattr(k, 'snapshot', None)
+    if snapshot is None:
+        bench['missing'].append('snapshot')
+    else:
+        def timed_snapshot(*args, **kwargs):
+            first = bench['current'] is not None and 'snap1Start' not in bench['current']
+            mark('snap1Start' if first else 'snap2Start')
+            try:
+                return snapshot(*args, **kwargs)
+            finally:
+                if bench['current'] is not None:
+                    bench['current']['snap1End' if first else 'snap2End'] = now()
+        k.snapshot = timed_snapshot
+    return bench['missing']
+__vv_setup()
+`;
+
+/** Python run as a cell: prints the kernel-side records as JSON and clears them. */
+export const KERNEL_PROFILE_DUMP = String.raw`
+import builtins as __b, json as __j
+print(__j.dumps(__b.__vv_bench__['records'])); __b.__vv_bench__['records'] = {}
+`;
+
+/** Times `fn` calls on a prototype method: pushes ms into `sink`. */
+export function timeMethod(patches, label, target, name, sink) {
+  return patches.add(
+    label,
+    target,
+    name,
+    (original) =>
+      async function timed(...args) {
+        const startedAt = performance.now();
+        try {
+          return await original.apply(this, args);
+        } finally {
+          sink.push(performance.now() - startedAt);
+        }
+      },
+  );
+}
+
+/**
+ * What-if (bench-only): the four per-execution cgroup counter accesses done with synchronous
+ * `fs` calls on the same files instead of promise-based ones through the libuv thread pool.
+ * Same files, same values, same semantics; only the I/O style differs.
+ */
+export function syncCgroupCounters(patches) {
+  const readNumber = (path) => {
+    try {
+      const value = Number(readFileSync(path, 'utf8').trim());
+      return Number.isFinite(value) ? value : null;
+    } catch {
+      return null;
+    }
+  };
+  const proto = KernelCgroup.prototype;
+  patches.add(
+    'KernelCgroup.resetPeakMemory',
+    proto,
+    'resetPeakMemory',
+    () =>
+      async function resetPeakMemory() {
+        const memory = this.dirs.get('memory');
+        if (!memory) return;
+        try {
+          writeFileSync(
+            join(memory, this.mode === 'v2' ? 'memory.peak' : 'memory.max_usage_in_bytes'),
+            this.mode === 'v2' ? 'reset' : '0',
+          );
+        } catch {
+          // as the engine: ignored
+        }
+      },
+  );
+  patches.add(
+    'KernelCgroup.peakMemoryBytes',
+    proto,
+    'peakMemoryBytes',
+    () =>
+      async function peakMemoryBytes() {
+        const memory = this.dirs.get('memory');
+        if (!memory) return null;
+        return readNumber(join(memory, this.mode === 'v2' ? 'memory.peak' : 'memory.max_usage_in_bytes'));
+      },
+  );
+  patches.add(
+    'KernelCgroup.cpuUsageNs',
+    proto,
+    'cpuUsageNs',
+    () =>
+      async function cpuUsageNs() {
+        if (this.mode === 'v2') {
+          const cpu = this.dirs.get('cpu') ?? this.dirs.get('memory');
+          if (!cpu) return null;
+          try {
+            const line = readFileSync(join(cpu, 'cpu.stat'), 'utf8')
+              .split('\n')
+              .find((item) => item.startsWith('usage_usec '));
+            return line ? Number(line.split(' ')[1]) * 1000 : null;
+          } catch {
+            return null;
+          }
+        }
+        const cpuacct = this.dirs.get('cpuacct');
+        return cpuacct ? readNumber(join(cpuacct, 'cpuacct.usage')) : null;
+      },
+  );
+}
+
+export { KernelProcess, KernelCgroup, WorkspaceManager };
