@@ -324,6 +324,9 @@ class Kernel:
                 self._execute(request)
             elif kind == "variables":
                 self._variables(request)
+            elif kind == "sync":
+                # Answered only from this idle loop: proves the runtime itself finished the cell.
+                self._send({"type": "sync_ack", "nonce": str(request.get("nonce", ""))})
             elif kind == "shutdown":
                 self.pump.drain()
                 _hard_exit(0)

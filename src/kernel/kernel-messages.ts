@@ -76,6 +76,7 @@ export const kernelMessageSchema = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('variables'), id: z.string().nullable(), variables: z.array(variableSchema) }),
   z.object({ type: z.literal('runtime_error'), message: z.string() }),
+  z.object({ type: z.literal('sync_ack'), nonce: z.string() }),
 ]);
 
 export type KernelMessage = z.infer<typeof kernelMessageSchema>;

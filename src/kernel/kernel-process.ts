@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
@@ -68,6 +69,9 @@ interface RunningExecution {
   removeAbortListener: () => void;
   /** The reply arrived (a second one is a protocol violation). */
   replied: boolean;
+  /** The reply, held until the kernel echoes `syncNonce` from its idle loop. */
+  pendingReply: Extract<KernelMessage, { type: 'reply' }> | null;
+  syncNonce: string | null;
   /** cgroup CPU counter at the start, ns; null without cgroups. */
   cgroupCpuNsBefore: number | null;
   /** The cell's number, known before the kernel replies (see `cellsSent`). */
@@ -273,7 +277,21 @@ export class KernelProcess {
         if (!running || message.id !== running.options.executionId || running.replied)
           return this.protocolViolation('a reply no request asked for');
         running.replied = true;
-        void this.completeReply(running, message);
+        // Barrier: a fresh nonce the kernel has never seen, answered from its idle loop. A reply
+        // forged by the cell arrives while the real runtime is still busy, so the real reply
+        // follows before the echo — a second reply, caught above — and no forged `ok` stands.
+        running.pendingReply = message;
+        running.syncNonce = randomBytes(16).toString('hex');
+        this.send({ type: 'sync', nonce: running.syncNonce });
+        return;
+      }
+      case 'sync_ack': {
+        const running = this.running;
+        if (!running?.pendingReply || message.nonce !== running.syncNonce)
+          return this.protocolViolation('a sync answer no request asked for');
+        const reply = running.pendingReply;
+        running.pendingReply = null;
+        void this.completeReply(running, reply);
         return;
       }
       case 'variables':
@@ -400,6 +418,8 @@ export class KernelProcess {
         abortTimer: null,
         removeAbortListener: () => options.signal?.removeEventListener('abort', onAbort),
         replied: false,
+        pendingReply: null,
+        syncNonce: null,
         cgroupCpuNsBefore: null,
         executionCount,
       };

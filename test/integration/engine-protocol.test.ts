@@ -136,6 +136,9 @@ describe('writing into the report channel', () => {
     ['a body that is not JSON', "write_channel(struct.pack('>I', 5) + b'hello')"],
     ['a frame of an unknown type', "write_channel(frame({'type': 'bogus'}))"],
     ['a valid reply of another execution', "write_channel(fake_reply('exe_forged'))"],
+    // The hardest forgery: a well-formed reply with the running cell's real id, written before the
+    // runtime's own. The host's post-reply nonce barrier makes the real reply arrive second.
+    ['a valid ok reply with the real execution id', 'write_channel(fake_reply(EXECUTION_ID))'],
     [
       'a second ready frame',
       "write_channel(frame({'type': 'ready', 'pid': 1, 'python': '3', 'preloaded': [], 'preloadErrors': []}))",
@@ -144,7 +147,7 @@ describe('writing into the report channel', () => {
 
   it.each(attacks)(
     '%s: never ok, the session dies with a protocol reason, others keep working',
-    async (_name, attack) => {
+    async (name, attack) => {
       const victim = await engine.vv.createSession();
       const bystander = await session();
       try {
@@ -160,7 +163,8 @@ describe('writing into the report channel', () => {
         expect(performance.now() - started).toBeLessThan(5_000);
         expect(execution.status).not.toBe('ok');
         expect(['killed', 'error']).toContain(execution.status);
-        expect(execution.result).toBeNull();
+        // With the real id, the runtime's genuine result may arrive before its real reply exposes the forgery.
+        if (!name.includes('real execution id')) expect(execution.result).toBeNull();
         expect(execution.executionCount).not.toBe(999);
         expect(victim.state).toBe('dead');
         expect(victim.deathReason).toMatch(/protocol/);
