@@ -311,11 +311,9 @@ export class Session {
       } finally {
         this.stateValue = 'closed';
         this.reason ??= 'closed';
-        try {
-          await this.parts.workspaces.dispose(this.parts.workspace);
-        } finally {
-          this.parts.onClose?.(this);
-        }
+        // Unlisted first: a closed session is never listed while its workspace is torn down.
+        this.parts.onClose?.(this);
+        await this.parts.workspaces.dispose(this.parts.workspace);
       }
     })();
     return this.closing;
