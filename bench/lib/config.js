@@ -12,7 +12,7 @@ const FULL = {
   /** Cold sandboxed kernel starts with preload [] (the sandbox + runtime share of a cold start). */
   coldBareSamples: 10,
   /** Jupyter start_new_kernel samples (each also runs the same preload as a first cell). */
-  jupyterStartSamples: 8,
+  jupyterStartSamples: 6,
   /** `python3 -c` import of the preload outside any sandbox (the import share of a cold start). */
   importSamples: 5,
   /** Warm-up executions before round trips are timed. */
@@ -32,8 +32,8 @@ const FULL = {
   liveSessionCounts: [1, 5, 10, 25, 50],
   liveSessionRoundtrips: 200,
   /** One-shot runs per throughput measurement (concurrency 2 and 4), and subprocess runs. */
-  throughputRuns: 40,
-  throughputSubprocessRuns: 40,
+  throughputRuns: 30,
+  throughputSubprocessRuns: 30,
   throughputConcurrency: [2, 4],
   /** Seconds each executions-per-second loop runs. */
   loopSeconds: 5,
@@ -41,24 +41,24 @@ const FULL = {
 };
 
 const QUICK = {
-  acquireSamples: 8,
-  coldSamples: 3,
-  coldBareSamples: 3,
-  jupyterStartSamples: 2,
-  importSamples: 2,
+  acquireSamples: 6,
+  coldSamples: 2,
+  coldBareSamples: 2,
+  jupyterStartSamples: 1,
+  importSamples: 1,
   roundtripWarmup: 20,
-  roundtripSamples: 200,
+  roundtripSamples: 150,
   profileSamples: 100,
-  oneShotSamples: 6,
-  subprocessSamples: 4,
+  oneShotSamples: 4,
+  subprocessSamples: 3,
   outputSizes: [1024, 10 * 1024, 100 * 1024, 1024 * 1024, 10 * 1024 * 1024],
-  outputSamples: [20, 20, 10, 5, 2],
-  liveSessionCounts: [1, 5, 10],
-  liveSessionRoundtrips: 100,
-  throughputRuns: 8,
-  throughputSubprocessRuns: 8,
+  outputSamples: [10, 10, 5, 3, 2],
+  liveSessionCounts: [1, 5],
+  liveSessionRoundtrips: 50,
+  throughputRuns: 6,
+  throughputSubprocessRuns: 6,
   throughputConcurrency: [2, 4],
-  loopSeconds: 2,
+  loopSeconds: 1.5,
   loopSessions: 4,
 };
 

@@ -192,6 +192,61 @@ import builtins as __b, json as __j
 print(__j.dumps(__b.__vv_bench__['records'])); __b.__vv_bench__['records'] = {}
 `;
 
+/**
+ * Python run as a cell: counts and times the runtime's frame sends (whole `Channel.send`, and the
+ * `os.write` calls on the channel's descriptor, i.e. time blocked on the pipe to the host) and the
+ * pump's reads of fd 1/2, per execution, in `builtins.__vv_out__`.
+ */
+export const KERNEL_OUTPUT_PROFILE_SETUP = String.raw`
+import builtins, os, sys, time
+def __vv_out_setup():
+    p = sys.modules['vivarium_runtime.protocol']
+    k = sys.modules['vivarium_runtime.kernel']
+    s = sys.modules['vivarium_runtime.streams']
+    stats = {'runs': []}
+    builtins.__vv_out__ = stats
+    now = time.perf_counter_ns
+    current = {}
+    send = p.Channel.send
+    def timed_send(self, message):
+        started = now()
+        try:
+            return send(self, message)
+        finally:
+            current['sendNs'] = current.get('sendNs', 0) + now() - started
+            current['sends'] = current.get('sends', 0) + 1
+    p.Channel.send = timed_send
+    write = os.write
+    def timed_write(fd, data):
+        if fd < 500:
+            return write(fd, data)
+        started = now()
+        try:
+            return write(fd, data)
+        finally:
+            current['writeNs'] = current.get('writeNs', 0) + now() - started
+    p.os.write = timed_write
+    read_available = s.StreamPump._read_available
+    def timed_read(self, name):
+        started = now()
+        try:
+            return read_available(self, name)
+        finally:
+            current['pumpNs'] = current.get('pumpNs', 0) + now() - started
+    s.StreamPump._read_available = timed_read
+    execute = k.Kernel._execute
+    def timed_execute(self, request):
+        current.clear()
+        started = now()
+        try:
+            return execute(self, request)
+        finally:
+            current['executeNs'] = now() - started
+            stats['runs'].append(dict(current))
+    k.Kernel._execute = timed_execute
+__vv_out_setup()
+`;
+
 /** Times `fn` calls on a prototype method: pushes ms into `sink`. */
 export function timeMethod(patches, label, target, name, sink) {
   return patches.add(

@@ -259,8 +259,9 @@ function acquireSection(acquire) {
     ],
     ['same, preload []', fm(bareParts.kernelStart?.median ?? NaN), fm(bareParts.kernelStart?.p99 ?? NaN)],
     ['session close (pooled session)', fm(acquire.pool.close.median), fm(acquire.pool.close.p99)],
+    ['session close (cold session)', fm(acquire.cold.close.median), fm(acquire.cold.close.p99)],
     [
-      'session close (cold session): of which workspace disposal',
+      '… of which workspace disposal',
       fm(parts.workspaceDispose?.median ?? NaN),
       fm(parts.workspaceDispose?.p99 ?? NaN),
     ],
@@ -279,8 +280,9 @@ function acquireSection(acquire) {
     volume ? `(a per-workspace ext4 loop volume: mkfs.ext4 + mount)` : `(a plain directory)`,
     `and ${fm(parts.cgroupCreate?.median ?? NaN)} the cgroup. Without preload a cold start is ${fm(acquire.coldBare.start.median)}, so the`,
     `imports of ${PRELOAD} cost about ${fm(importShare)} inside the sandbox, against ${fm(acquire.imports.preloadImports.median)}`,
-    `for the same imports in a fresh interpreter outside it (${fm(acquire.imports.pythonBare.median)} of that is the bare interpreter):`,
-    `the sandbox itself (bwrap namespaces and mounts, the runtime's setup) adds little next to the imports.`,
+    `for the same imports in a fresh interpreter outside it (${fm(acquire.imports.pythonBare.median)} of that is the bare interpreter).`,
+    `The sandbox and runtime without imports (${fm(bareParts.kernelStart?.median ?? NaN)} in KernelProcess.start with preload [])`,
+    `${acquire.coldBare.start.median < acquire.cold.start.median * 0.25 ? 'are a small part next to the imports: the preload is what the pool saves.' : 'are a large part of it.'}`,
     `Jupyter needs ${fm(acquire.jupyter.start.median)} to start a bare ipykernel and ${fm(acquire.jupyter.startWithImports.median)} with the`,
     `same imports, ${fr(ratio(acquire.jupyter.startWithImports.median, a.median))} the pooled acquire.`,
   ];
@@ -423,8 +425,11 @@ function oneShotSection(oneShot) {
     `The pool removes the start (${fm(b.acquire.median)} to get the session) and the import (pandas is preloaded),`,
     `so the run is dominated by teardown: closing the session is ${fm(teardown)} of the ${fm(b.total.median)}`,
     `(${pct(teardown, b.total.median)}), because \`vv.run\` returns only after the close. Kernel close is ${fm(c.kernelClose.median)}, and`,
-    `${fm(c.cgroupDestroy.median)} of it is KernelCgroup.destroy: it retries \`rmdir\` with a fixed 50 ms sleep, and the v1 memory`,
-    `cgroup stays busy for a few milliseconds after the kernel exits, so nearly every close pays one full 50 ms step.`,
+    `${fm(c.cgroupDestroy.median)} of it is KernelCgroup.destroy: it retries \`rmdir\` with a fixed 50 ms sleep, and the`,
+    `memory cgroup stays busy (EBUSY) for a few milliseconds after the kernel exits,`,
+    c.cgroupDestroy.median >= 45
+      ? `so nearly every close pays one full 50 ms step.`
+      : `so a close pays a 50 ms step whenever the first attempt fails.`,
     `Polling every 1 ms instead (what-if) gives ${fm(oneShot.whatIfFastCgroupRemoval.median)} per one-shot.`,
     `Workspace disposal is ${fm(c.workspaceDispose.median)}${c.workspaceDispose.median > 5 ? ' (unmount of the per-workspace loop volume and removal of its image)' : ''}.`,
     `The cell itself is ${fm(b.executeAgainPoolIdle.median)} on an idle pool but ${fm(b.execute.median)} inside the one-shot, where it`,
@@ -458,6 +463,32 @@ function growthSection(growth) {
     fm(row.jupyter.p99),
     fr(ratio(row.jupyter.median, row.vivarium.median)),
   ]);
+  const o = growth.outputProfile;
+  const outputProfileTable = o
+    ? [
+        '',
+        `The ${sizeLabel(o.sizeBytes)} print profiled (${o.wall.n} runs; kernel side from wrappers installed by a setup cell, host side from a hook on \`KernelProcess.onData\`):`,
+        '',
+        markdownTable(
+          ['part', 'median'],
+          [
+            ['wall time of the execution (host)', fm(o.wall.median)],
+            ['kernel: `_execute` from request to reply', fm(o.kernelExecute.median)],
+            ['kernel: frame sends (JSON encode + write), all frames', fm(o.kernelSend.median)],
+            [
+              'kernel: … of which blocked in `write` on the pipe to the host',
+              fm(o.kernelBlockedWrite.median),
+            ],
+            ['kernel: pump reads of fd 1/2', fm(o.kernelPump.median)],
+            ['kernel: frames sent', String(Math.round(o.kernelSends.median))],
+            ['kernel CPU (cgroup)', fm(o.kernelCpu.median)],
+            ['host: busy inside `onData` (decode, parse, validate, collect)', fm(o.hostBusy.median)],
+            ['host: chunks read from the pipe', String(Math.round(o.hostChunks.median))],
+            ['host: frame bytes received', formatBytes(o.frameBytes.median)],
+          ],
+        ),
+      ].join('\n')
+    : '';
   const liveRows = growth.live.rows.map((row) => [
     row.sessions,
     fm(row.roundtrip.median),
@@ -476,16 +507,27 @@ function growthSection(growth) {
   const last = growth.live.rows.at(-1);
   const text = [];
   if (small && big) {
-    const hostShare = big.hostCpuMsPerCall / big.vivarium.median;
+    const flat = growth.output.filter((row) => row.vivarium.median <= 2 * small.vivarium.median).at(-1);
+    const jupyterFaster = big.jupyter.median < big.vivarium.median;
     text.push(
       `Printing ${sizeLabel(small.sizeBytes)} costs ${fm(small.vivarium.median)} and ${sizeLabel(big.sizeBytes)} ${fm(big.vivarium.median)}`,
-      `(${formatRate(big.sizeBytes / 1024 / 1024 / (big.vivarium.median / 1000), ' MiB/s')}), ${fr(ratio(big.jupyter.median, big.vivarium.median))} Jupyter's time at that size: the cost is flat up to`,
-      `about 100 KiB and linear beyond. The kernel's pump reads fd 1 in 64 KiB pieces and sends each as a JSON`,
-      `\`stream\` frame; at ${sizeLabel(big.sizeBytes)} the kernel tree used ${fm(big.kernelCpuMs.median)} of CPU (cgroup figure) and the Node`,
-      `process ${big.hostCpuMsPerCall.toFixed(1)} ms per call (${pct(hostShare, 1)} of the wall time) decoding frames, validating them with zod`,
-      `and appending the text to the execution; the two run in parallel on the 2 cores, so the wall time is close`,
-      `to the larger of the two plus the pipe transfer.`,
+      `(${formatRate(big.sizeBytes / 1024 / 1024 / (big.vivarium.median / 1000), ' MiB/s')}); the cost stays within 2× of the smallest up to ${sizeLabel(flat.sizeBytes)} and grows`,
+      `linearly beyond. ${jupyterFaster ? `At ${sizeLabel(big.sizeBytes)} Jupyter is faster (${fm(big.jupyter.median)}): ipykernel buffers stdout and sends it in few large messages.` : `Jupyter takes ${fm(big.jupyter.median)} at that size.`}`,
     );
+    const o = growth.outputProfile;
+    if (o) {
+      const blockedShare = o.kernelBlockedWrite.median / o.kernelExecute.median;
+      text.push(
+        `Profiled at ${sizeLabel(o.sizeBytes)} (wall ${fm(o.wall.median)}): the kernel's pump reads fd 1 in 64 KiB pieces and sends each as a`,
+        `JSON \`stream\` frame, ${Math.round(o.kernelSends.median)} frames; the kernel spent ${fm(o.kernelExecute.median)} in the execution, ${fm(o.kernelSend.median)} of it in frame sends,`,
+        `and ${fm(o.kernelBlockedWrite.median)} of those blocked in \`write\` on the pipe to the host (${pct(blockedShare, 1)} of the execution), i.e. waiting for Node to read.`,
+        `Node received ${Math.round(o.hostChunks.median)} chunks and was busy ${fm(o.hostBusy.median)} inside \`onData\` (frame decoding, JSON.parse, zod`,
+        `validation of each frame, appending to the execution), ${pct(o.hostBusy.median, o.wall.median)} of the wall time; kernel CPU was ${fm(o.kernelCpu.median)}.`,
+        blockedShare > 0.3
+          ? `The kernel spends most of the cell waiting for the host: large output is bounded by the host's per-chunk work on its one thread and by the 64 KiB pipe between them (many small wake-ups), not by Python.`
+          : `The host keeps up; the time is in the kernel's own encoding and pumping.`,
+      );
+    }
   }
   if (first && last) {
     text.push(
@@ -493,9 +535,11 @@ function growthSection(growth) {
       `${first.sessions}: idle kernels cost nothing per call (their threads block in reads; ${last.idleCpuPercentAllKernels.toFixed(1)}% CPU for all ${last.sessions}`,
       `together over 2 s). They cost memory: ${formatBytes(last.pss.median)} PSS per idle session with the default preload`,
       `(${PRELOAD}), of which ${formatBytes(last.uss.median)} is private to it (the imported modules' heap: code`,
-      `objects, dicts, numpy/pandas state) and only the rest is shared library pages; ${last.sessions} sessions hold`,
+      `objects, dicts, numpy/pandas state) and the rest is shared library pages; ${last.sessions} sessions hold`,
       `${formatBytes(last.pssTotalBytes)}. Each session is ${last.processesPerSession.median} processes (bwrap, bwrap's pid 1, the interpreter).`,
-      `Since the private part dominates, only a fork server (preload once, copy-on-write) would lower the per-session figure much.`,
+      last.uss.median > 0.7 * last.pss.median
+        ? `Since the private part dominates, only a fork server (preload once, copy-on-write) would lower the per-session figure much.`
+        : `A large share is already shared between kernels.`,
     );
   }
   return [
@@ -520,6 +564,7 @@ function growthSection(growth) {
       ],
       outputRows,
     ),
+    outputProfileTable,
     '',
     `Live idle sessions, created ${growth.live.preload === 'default' ? 'with the default preload' : 'with preload []'} (\`idleTimeoutMs: 0\`); the \`1+1\` round`,
     "trip is timed in the first one. Memory is summed over each kernel's process tree from",
@@ -546,7 +591,7 @@ function growthSection(growth) {
   ].join('\n');
 }
 
-function throughputSection(throughput) {
+function throughputSection(throughput, results) {
   const oneShotRows = throughput.oneShot.map((row) => [
     row.concurrency,
     row.runs,
@@ -575,18 +620,29 @@ function throughputSection(throughput) {
   ];
   const startMs = throughput.oneShot[0]?.medianKernelStartMs ?? NaN;
   const worst = throughput.oneShot.at(-1);
+  const many = e.vivariumMany;
+  const hostPerExecMs = (1000 / many.perSecond) * (many.hostCpuPercent / 100);
+  const kernelPerExecMs = (1000 / many.perSecond) * ((many.kernelCpuPercent ?? NaN) / 100);
+  const cores = Number(results.machine.nproc) || 2;
+  let limit;
+  if (many.hostCpuPercent > 80) {
+    limit = `the single Node process is the bottleneck: it used ${Math.round(many.hostCpuPercent)}% of a core`;
+  } else if (many.hostCpuPercent + (many.kernelCpuPercent ?? 0) > 0.75 * cores * 100) {
+    limit = `the ${cores} cores are saturated: Node used ${Math.round(many.hostCpuPercent)}% of a core and the ${many.sessions} kernels ${Math.round(many.kernelCpuPercent)}%, with other work on the machine besides`;
+  } else {
+    limit = `neither side saturates a core (Node ${Math.round(many.hostCpuPercent)}%, kernels ${Math.round(many.kernelCpuPercent)}% in all); each loop mostly waits on wake-ups (pipe, thread hand-off) on a machine shared with other work`;
+  }
   const text = [
     `Sustained one-shots outrun the pool: with 2 ready kernels, one refill start at a time, and a pooled start of`,
-    `${fm(startMs)} (median, under this load), the pool supplies at most about ${formatRate(1000 / startMs)} kernels, so most runs miss`,
-    `(${worst ? `${worst.misses} of ${worst.runs} at concurrency ${worst.concurrency}` : 'n/a'}) and start their own kernel cold: workspace, sandbox and the full`,
+    `${fm(startMs)} (median, under this load), the pool supplies at most about ${(1000 / startMs).toFixed(1)} kernels/s, so runs miss`,
+    `(${worst ? `${worst.misses} of ${worst.runs} at concurrency ${worst.concurrency}` : 'n/a'}) and start their own kernel cold: workspace volume, sandbox and the full`,
     `${PRELOAD} preload, more work than the baseline's \`python3 -c\`, which imports only pandas. One-shot throughput is`,
-    `therefore ${throughput.oneShot.map((row) => `${fr(ratio(row.perSecond, row.subprocess.perSecond))} the subprocess rate at concurrency ${row.concurrency}`).join(' and ')}:`,
+    `${throughput.oneShot.map((row) => `${fr(ratio(row.perSecond, row.subprocess.perSecond))} the subprocess rate at concurrency ${row.concurrency}`).join(' and ')}:`,
     `the pool buys latency when idle, not throughput under load; throughput needs a cheaper kernel start (the fork server) or a`,
-    `larger pool. Executions in live sessions are another matter: ${formatRate(e.vivariumMany.perSecond)} across ${e.vivariumMany.sessions} sessions against`,
-    `${formatRate(e.jupyterMany.perSecond)} for ${e.jupyterMany.sessions} Jupyter kernels. Going from 1 to ${e.vivariumMany.sessions} sessions only moves Vivarium from`,
-    `${formatRate(e.vivariumOne.perSecond)} to ${formatRate(e.vivariumMany.perSecond)} because the single Node process is the bottleneck: it used`,
-    `${Math.round(e.vivariumMany.hostCpuPercent)}% of a core during the loop, about ${fm((1000 / e.vivariumMany.perSecond) * (e.vivariumMany.hostCpuPercent / 100))} of host CPU per execution,`,
-    `much of it the cgroup counter I/O of figure 2.`,
+    `pool sized to the load. Executions in live sessions are another matter: ${formatRate(many.perSecond)} across ${many.sessions} sessions against`,
+    `${formatRate(e.jupyterMany.perSecond)} for ${e.jupyterMany.sessions} Jupyter kernels, and ${formatRate(e.vivariumOne.perSecond)} against ${formatRate(e.jupyterOne.perSecond)} for one.`,
+    `From 1 to ${many.sessions} sessions Vivarium goes from ${formatRate(e.vivariumOne.perSecond)} to ${formatRate(many.perSecond)}; ${limit}.`,
+    `Per execution that is ${fm(hostPerExecMs)} of host CPU (much of it the cgroup counter I/O of figure 2) and ${fm(kernelPerExecMs)} of kernel CPU.`,
   ];
   return [
     '## 5. Throughput',
@@ -745,7 +801,7 @@ export function renderReport(results) {
   if (roundtrip) parts.push('', roundTripSection(roundtrip));
   if (oneShot) parts.push('', oneShotSection(oneShot));
   if (growth) parts.push('', growthSection(growth));
-  if (throughput) parts.push('', throughputSection(throughput));
+  if (throughput) parts.push('', throughputSection(throughput, results));
   parts.push('', slowPathsSection(results), '', methodSection(results), '');
   return parts.join('\n');
 }

@@ -6,15 +6,90 @@ import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { assertOk, mapConcurrent, sleep, startEngine, waitForPool } from '../lib/engine.js';
 import { kernelPids, memoryOfPids, processTable } from '../lib/memory.js';
+import { KERNEL_OUTPUT_PROFILE_SETUP, KernelProcess, Patches } from '../lib/instrument.js';
 import { jupyterBaseline } from '../lib/processes.js';
 import { summarize } from '../lib/stats.js';
 import { timeExecutions } from './roundtrip.js';
 
 const outputCode = (size) => `print('x' * ${size - 1})`;
 
+/**
+ * One large print, profiled: time the host spends inside `onData` (decode, validate, collect) and
+ * the chunks it gets; in the kernel, time in frame sends, in writes blocked on the pipe to the
+ * host, and in the pump's reads of fd 1.
+ */
+async function profileOutput(vv, size, maxOutputBytes, count) {
+  const session = await vv.createSession();
+  const patches = new Patches();
+  const host = { busyNs: 0n, chunks: 0, bytes: 0 };
+  patches.add(
+    'KernelProcess.onData',
+    KernelProcess.prototype,
+    'onData',
+    (original) =>
+      function onData(chunk) {
+        const started = process.hrtime.bigint();
+        try {
+          return original.call(this, chunk);
+        } finally {
+          host.busyNs += process.hrtime.bigint() - started;
+          host.chunks += 1;
+          host.bytes += chunk.length;
+        }
+      },
+  );
+  try {
+    await waitForPool(vv);
+    assertOk(await session.execute(KERNEL_OUTPUT_PROFILE_SETUP), 'output profile setup');
+    await session.execute(outputCode(size), { maxOutputBytes });
+    const runs = [];
+    for (let index = 0; index < count; index += 1) {
+      host.busyNs = 0n;
+      host.chunks = 0;
+      host.bytes = 0;
+      const startedAt = performance.now();
+      const execution = await session.execute(outputCode(size), { maxOutputBytes });
+      const wallMs = performance.now() - startedAt;
+      runs.push({
+        wallMs,
+        hostBusyMs: Number(host.busyNs) / 1e6,
+        chunks: host.chunks,
+        bytes: host.bytes,
+        kernelCpuMs: execution.cpuMs,
+      });
+    }
+    patches.restore();
+    const dump = assertOk(
+      await session.execute(
+        'import builtins as __b, json as __j\nprint(__j.dumps(__b.__vv_out__["runs"][-' + count + ':]))',
+      ),
+      'output profile dump',
+    );
+    const kernel = JSON.parse(dump.stdout);
+    return {
+      sizeBytes: size,
+      wall: summarize(runs.map((run) => run.wallMs)),
+      hostBusy: summarize(runs.map((run) => run.hostBusyMs)),
+      hostChunks: summarize(runs.map((run) => run.chunks)),
+      frameBytes: summarize(runs.map((run) => run.bytes)),
+      kernelCpu: summarize(runs.map((run) => run.kernelCpuMs)),
+      kernelExecute: summarize(kernel.map((run) => (run.executeNs ?? NaN) / 1e6)),
+      kernelSends: summarize(kernel.map((run) => run.sends ?? NaN)),
+      kernelSend: summarize(kernel.map((run) => (run.sendNs ?? NaN) / 1e6)),
+      kernelBlockedWrite: summarize(kernel.map((run) => (run.writeNs ?? NaN) / 1e6)),
+      kernelPump: summarize(kernel.map((run) => (run.pumpNs ?? NaN) / 1e6)),
+      hookMissing: patches.missing,
+    };
+  } finally {
+    patches.restore();
+    await session.close();
+  }
+}
+
 async function outputGrowth(config, log) {
   const engine = await startEngine({ pool: { size: 2 } });
   const rows = [];
+  let profile;
   try {
     const { vv } = engine;
     await waitForPool(vv);
@@ -50,6 +125,8 @@ async function outputGrowth(config, log) {
       });
     }
     await session.close();
+    log(`growth: output ${largest} B, profiled`);
+    profile = await profileOutput(vv, largest, maxOutputBytes, Math.min(5, config.outputSamples.at(-1) + 1));
   } finally {
     await engine.stop();
   }
@@ -61,7 +138,7 @@ async function outputGrowth(config, log) {
     config.outputSamples.join(','),
   ]);
   for (const row of rows) row.jupyter = summarize(jupyter.samplesMs[String(row.sizeBytes)] ?? []);
-  return rows;
+  return { rows, profile };
 }
 
 /** CPU ticks (utime + stime) of processes, summed. */
@@ -134,7 +211,7 @@ async function liveSessions(config, log) {
 }
 
 export async function runGrowth(config, log) {
-  const output = await outputGrowth(config, log);
+  const { rows: output, profile: outputProfile } = await outputGrowth(config, log);
   const live = await liveSessions(config, log);
-  return { output, live };
+  return { output, outputProfile, live };
 }

@@ -76,22 +76,26 @@ async function sessionLoops(sessions, seconds) {
   const counts = await Promise.all(
     sessions.map(async (session) => {
       let count = 0;
+      let cpuMs = 0;
       while (performance.now() < deadline) {
         const execution = await session.execute('1+1');
         if (execution.status !== 'ok') throw new Error(`1+1 failed: ${execution.status}`);
         count += 1;
+        cpuMs += execution.cpuMs;
       }
-      return count;
+      return { count, cpuMs };
     }),
   );
   const elapsedMs = performance.now() - startedAt;
-  const total = counts.reduce((sum, value) => sum + value, 0);
+  const total = counts.reduce((sum, item) => sum + item.count, 0);
+  const kernelCpuMs = counts.reduce((sum, item) => sum + item.cpuMs, 0);
   return {
     sessions: sessions.length,
     total,
     elapsedMs,
     perSecond: total / (elapsedMs / 1000),
-    perSession: counts,
+    perSession: counts.map((item) => item.count),
+    kernelCpuPercent: (kernelCpuMs / elapsedMs) * 100,
   };
 }
 
@@ -124,7 +128,11 @@ async function executionThroughput(config, log) {
     for (const session of sessions) for (let index = 0; index < 20; index += 1) await session.execute('1+1');
     await sleep(200);
     log(`throughput: 1 session loop, ${config.loopSeconds} s`);
+    const cpuBeforeOne = process.cpuUsage();
     result.vivariumOne = await sessionLoops(sessions.slice(0, 1), config.loopSeconds);
+    const cpuOne = process.cpuUsage(cpuBeforeOne);
+    result.vivariumOne.hostCpuPercent =
+      ((cpuOne.user + cpuOne.system) / 1000 / result.vivariumOne.elapsedMs) * 100;
     log(`throughput: ${sessions.length} session loops, ${config.loopSeconds} s`);
     const cpuBefore = process.cpuUsage();
     result.vivariumMany = await sessionLoops(sessions, config.loopSeconds);

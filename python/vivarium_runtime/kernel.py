@@ -364,6 +364,21 @@ class _Stdin:
     def fileno(self):
         raise OSError("stdin has no file descriptor in a Vivarium kernel")
 
+    # multiprocessing closes stdin in its workers; the rest is the file protocol code expects.
+    closed = False
+
+    def close(self):
+        self.closed = True
+
+    def flush(self):
+        pass
+
+    def readable(self):
+        return True
+
+    def readlines(self):
+        return list(iter(self.readline, ""))
+
     def __iter__(self):
         return iter(self.readline, "")
 

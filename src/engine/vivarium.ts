@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { limitsSchema, loadConfig, MAX_TIMER_MS, type Config, type ConfigInput, type Limits } from '../config/index.js';
+import {
+  limitsSchema,
+  loadConfig,
+  MAX_TIMER_MS,
+  type Config,
+  type ConfigInput,
+  type Limits,
+} from '../config/index.js';
 import { validate, VivariumError } from '../errors/index.js';
 import type { Execution } from '../kernel/index.js';
 import { Sandbox, type SandboxReport } from '../sandbox/index.js';

@@ -147,10 +147,12 @@ export class KernelProcess {
   /** Starts a kernel and waits until its preload is done. */
   static async start(options: KernelStartOptions): Promise<KernelProcess> {
     const startedAt = performance.now();
-    if (options.signal?.aborted) throw new VivariumError('ABORTED', 'Kernel start aborted');
     let child: ChildProcess;
-    const cgroupFds = options.cgroup ? options.cgroup.openProcsFiles() : [];
+    let cgroupFds: number[] = [];
     try {
+      // Inside the try: the descriptors handed over in `spec.extraFds` are closed on every path.
+      if (options.signal?.aborted) throw new VivariumError('ABORTED', 'Kernel start aborted');
+      cgroupFds = options.cgroup ? options.cgroup.openProcsFiles() : [];
       child = spawn(options.spec.command, options.spec.args, {
         env: options.spec.env,
         cwd: options.spec.cwd,
@@ -162,6 +164,7 @@ export class KernelProcess {
       });
     } catch (error) {
       await options.cgroup?.destroy();
+      if (error instanceof VivariumError) throw error;
       throw new VivariumError(
         'KERNEL_START_FAILED',
         `Could not start the kernel: ${(error as Error).message}`,

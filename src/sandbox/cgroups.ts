@@ -173,7 +173,11 @@ export class CgroupManager {
       }
     } catch (error) {
       await new KernelCgroup('v1', dirs).destroy();
-      throw new VivariumError('KERNEL_START_FAILED', `Could not create the kernel's cgroup: ${(error as Error).message}`, { cause: error });
+      throw new VivariumError(
+        'KERNEL_START_FAILED',
+        `Could not create the kernel's cgroup: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
     if (this.mode === 'none') throw new Error('cgroups are not available: ' + (this.problem ?? 'unknown'));
     const group = new KernelCgroup(this.mode, dirs);
@@ -181,7 +185,11 @@ export class CgroupManager {
       await group.applyLimits(limits);
     } catch (error) {
       await group.destroy();
-      throw new VivariumError('KERNEL_START_FAILED', `Could not set the kernel's cgroup limits: ${(error as Error).message}`, { cause: error });
+      throw new VivariumError(
+        'KERNEL_START_FAILED',
+        `Could not set the kernel's cgroup limits: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
     return group;
   }

@@ -37,7 +37,11 @@ async function chmodTree(dir: string): Promise<void> {
 export async function installRuntime(sourceDir: string, sandboxDir: string): Promise<string> {
   const hash = createHash('sha256');
   for (const file of await listFiles(sourceDir)) {
-    hash.update(relative(sourceDir, file)).update('\0').update(await readFile(file)).update('\0');
+    hash
+      .update(relative(sourceDir, file))
+      .update('\0')
+      .update(await readFile(file))
+      .update('\0');
   }
   const target = join(sandboxDir, `runtime-${hash.digest('hex').slice(0, 16)}`);
   if (await exists(target)) return target;

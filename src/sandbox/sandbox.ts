@@ -1,9 +1,8 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
-import { chmod, cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { Config } from '../config/index.js';
 import { VivariumError } from '../errors/index.js';
 import { buildBwrapArgs, SANDBOX_GROUP, SANDBOX_PASSWD, SANDBOX_WORKSPACE } from './bwrap-profile.js';
@@ -19,8 +18,6 @@ import {
   type SeccompFilter,
 } from './seccomp.js';
 import { UidAllocator } from './uid-allocator.js';
-
-const execFileAsync = promisify(execFile);
 
 /** The host environment bubblewrap itself is started with: nothing of the host's secrets. */
 const BWRAP_HOST_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin' } as const;

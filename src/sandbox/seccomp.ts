@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VivariumError } from '../errors/index.js';
 
@@ -53,7 +53,10 @@ export interface SeccompFilter {
  * when bwrap installs it (a malformed one stops bwrap from starting). Throws `SANDBOX_UNAVAILABLE`
  * saying how to regenerate the filter: the sandbox fails closed, never silently without it.
  */
-export async function loadSeccompFilter(path: string = DEFAULT_SECCOMP_FILTER_PATH): Promise<SeccompFilter> {
+export async function loadSeccompFilter(
+  filterPath: string = DEFAULT_SECCOMP_FILTER_PATH,
+): Promise<SeccompFilter> {
+  const path = resolve(filterPath);
   let blob: Buffer;
   try {
     blob = await readFile(path);
@@ -101,7 +104,7 @@ export function openSeccompFilter(filter: SeccompFilter): number {
   }
 }
 
-/** Closes descriptors opened for a launch that did not happen; already closed ones are ignored. */
+/** Closes the engine's copies of a launch's descriptors (after spawn, or when it did not happen); already closed ones are ignored. */
 export function closeDescriptors(fds: readonly number[]): void {
   for (const fd of fds) {
     try {

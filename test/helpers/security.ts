@@ -21,16 +21,25 @@ import {
  */
 
 /**
- * Host uids the suite's engines hand to kernels. Disjoint from the default range (200000+) so that
- * other engines running on this host at the same time (integration tests, a developer's server) can
- * never be mistaken for the suite's kernels, nor the other way round: every process found in this
- * range is the suite's.
+ * One run of the suite: the vitest process whose workers run the files (the same parent for every
+ * file of a run). Several runs may share a host at once (several developers, CI): everything the
+ * host-wide checks look at is scoped to this run.
  */
-export const SECURITY_UID_RANGE_START = 300_000;
-export const SECURITY_UID_RANGE_SIZE = 10_000;
+export const SECURITY_RUN_ID = process.ppid;
 
-/** Prefix of the suite's data directories under `os.tmpdir()`. */
+/**
+ * Host uids this run's engines hand to kernels: a block of 1000 chosen by the run, above the
+ * default range (200000-249999), so other engines on this host (integration tests, a developer's
+ * server, a concurrent run of this suite with another block) are never mistaken for this run's
+ * kernels: every process found in the block is this run's.
+ */
+export const SECURITY_UID_RANGE_SIZE = 1_000;
+export const SECURITY_UID_RANGE_START = 300_000 + (SECURITY_RUN_ID % 100) * SECURITY_UID_RANGE_SIZE;
+
+/** Prefix of every data directory of the suite under `os.tmpdir()`. */
 export const SECURITY_DATA_DIR_PREFIX = 'vivarium-security-';
+/** Prefix of this run's data directories (the name follows: `…-<file>-XXXXXX`). */
+export const SECURITY_RUN_DATA_DIR_PREFIX = `${SECURITY_DATA_DIR_PREFIX}${SECURITY_RUN_ID}-`;
 
 /** Where each file's fixture records what it used, for the final check (`zz-cleanup.test.ts`). */
 export const SECURITY_MANIFEST_DIR = join(tmpdir(), 'vivarium-security-manifests');
@@ -83,7 +92,7 @@ export async function processesOfUid(uid: number): Promise<HostProcess[]> {
   return (await hostProcesses()).filter((process) => process.uids.includes(uid));
 }
 
-/** Host processes whose uid lies in the suite's range. */
+/** Host processes whose uid lies in this run's block. */
 export async function processesInSecurityRange(): Promise<HostProcess[]> {
   return (await hostProcesses()).filter((process) =>
     process.uids.some(
@@ -104,6 +113,15 @@ export async function waitForNoProcesses(uid: number, timeoutMs = 10_000): Promi
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The runtime directory the engine bound at `/opt/vivarium/runtime` (`<dataDir>/sandbox/runtime*`). */
+export async function runtimeDirOf(dataDir: string): Promise<string> {
+  const sandboxDir = join(dataDir, 'sandbox');
+  const candidates = (await readdir(sandboxDir)).filter((entry) => entry.startsWith('runtime')).sort();
+  const found = candidates.at(-1);
+  if (found === undefined) throw new Error(`no runtime directory in ${sandboxDir}`);
+  return join(sandboxDir, found);
 }
 
 /** Owner uid of the session's workspace on the host: the host uid its kernel runs as. */
@@ -213,14 +231,15 @@ export interface SecurityEngine {
 }
 
 /**
- * Starts an engine on `os.tmpdir()/vivarium-security-<name>-XXXXXX` with `preload: []`, no
- * config file or `VIVARIUM_*` variable of the developer, and the suite's uid range.
+ * Starts an engine on `os.tmpdir()/vivarium-security-<run>-<name>-XXXXXX` with `preload: []`, no
+ * config file or `VIVARIUM_*` variable of the developer, and this run's uid block. The pool stays
+ * on (the default), so attacks also run in pooled kernels, as in production.
  */
 export async function startSecurityEngine(
   name: string,
   options: VivariumOptions = {},
 ): Promise<SecurityEngine> {
-  const dataDir = await mkdtemp(join(tmpdir(), `${SECURITY_DATA_DIR_PREFIX}${name}-`));
+  const dataDir = await mkdtemp(join(tmpdir(), `${SECURITY_RUN_DATA_DIR_PREFIX}${name}-`));
   let vv: Vivarium;
   try {
     vv = await Vivarium.start({
@@ -260,6 +279,14 @@ export async function startSecurityEngine(
     stop: () =>
       (stopping ??= (async () => {
         try {
+          // Kernels of the pool that never became a session have workspaces (and uids) too.
+          for (const entry of await readdir(join(dataDir, 'workspaces')).catch(() => [] as string[])) {
+            const owner = await stat(join(dataDir, 'workspaces', entry)).then(
+              (info) => info.uid,
+              () => null,
+            );
+            if (owner !== null && owner !== process.getuid?.()) uids.add(owner);
+          }
           await vv.stop();
           for (const uid of uids) {
             const left = await waitForNoProcesses(uid);
@@ -322,39 +349,63 @@ export async function loopBackingFiles(): Promise<string[]> {
   return out;
 }
 
+/** This run's leftovers on the host, as lists (all empty when clean). */
+export interface SuiteLeftovers {
+  processesInUidBlock: HostProcess[];
+  processesNamingDataDirs: HostProcess[];
+  mounts: string[];
+  loopDevices: string[];
+}
+
 /**
- * Host-wide: no process in the suite's uid range or naming a suite data directory, no mount and
- * no loop device of a suite data directory. Only meaningful while no other suite engine runs
- * (the security project runs its files one at a time).
+ * Host-wide leftovers of this run: processes in its uid block or naming one of its data
+ * directories (bwrap's command line does), mounts and loop devices of its data directories.
  */
-export async function expectNoSuiteLeftovers(): Promise<void> {
-  const prefix = join(tmpdir(), SECURITY_DATA_DIR_PREFIX);
-  expect(await processesInSecurityRange(), 'processes in the suite uid range').toEqual([]);
-  const strays = (await hostProcesses()).filter((entry) => entry.cmdline.includes(prefix));
-  expect(strays, 'processes naming a suite data directory').toEqual([]);
+export async function suiteLeftovers(): Promise<SuiteLeftovers> {
+  const prefix = join(tmpdir(), SECURITY_RUN_DATA_DIR_PREFIX);
   const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
-  expect(
-    mountinfo.split('\n').filter((line) => line.includes(prefix)),
-    'mounts of the suite',
-  ).toEqual([]);
-  expect(
-    (await loopBackingFiles()).filter((file) => file.startsWith(prefix)),
-    'loop devices of the suite',
-  ).toEqual([]);
+  return {
+    processesInUidBlock: await processesInSecurityRange(),
+    processesNamingDataDirs: (await hostProcesses()).filter((entry) => entry.cmdline.includes(prefix)),
+    mounts: mountinfo.split('\n').filter((line) => line.includes(prefix)),
+    loopDevices: (await loopBackingFiles()).filter((file) => file.startsWith(prefix)),
+  };
+}
+
+/**
+ * Asserts this run left nothing on the host, polling up to `timeoutMs` (a killed sandbox's
+ * processes take a moment to be reaped). Only meaningful while none of this run's engines is
+ * running: the security project runs its files one at a time.
+ */
+export async function expectNoSuiteLeftovers(timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let left = await suiteLeftovers();
+  const clean = (found: SuiteLeftovers): boolean =>
+    Object.values(found).every((list: unknown[]) => list.length === 0);
+  while (!clean(left) && Date.now() < deadline) {
+    await sleep(100);
+    left = await suiteLeftovers();
+  }
+  expect(left, 'leftovers of this run of the suite on the host').toEqual({
+    processesInUidBlock: [],
+    processesNamingDataDirs: [],
+    mounts: [],
+    loopDevices: [],
+  });
 }
 
 /** What one file's fixture used, read by `zz-cleanup.test.ts`. */
 export interface SecurityManifest {
   dataDir: string;
   uids: number[];
-  /** The vitest process (parent of the workers): identifies one run of the suite. */
+  /** {@link SECURITY_RUN_ID}: identifies one run of the suite. */
   runnerPid: number;
   stopped: boolean;
 }
 
 async function writeManifest(dataDir: string, uids: ReadonlySet<number>, stopped = false): Promise<void> {
   await mkdir(SECURITY_MANIFEST_DIR, { recursive: true, mode: 0o700 });
-  const manifest: SecurityManifest = { dataDir, uids: [...uids], runnerPid: process.ppid, stopped };
+  const manifest: SecurityManifest = { dataDir, uids: [...uids], runnerPid: SECURITY_RUN_ID, stopped };
   await writeFile(join(SECURITY_MANIFEST_DIR, `${dataDir.split('/').at(-1)}.json`), JSON.stringify(manifest));
 }
 

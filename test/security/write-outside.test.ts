@@ -5,7 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_SHM_SIZE_MB } from '../../src/sandbox/bwrap-profile.js';
-import { runAttackExpectingVerdict, startSecurityEngine, type SecurityEngine } from '../helpers/security.js';
+import {
+  runAttackExpectingVerdict,
+  runtimeDirOf,
+  startSecurityEngine,
+  type SecurityEngine,
+} from '../helpers/security.js';
 
 /**
  * Threat: writing outside the workspace. `/workspace` is the only writable place that outlives a
@@ -29,7 +34,8 @@ function sha256(path: string): string {
 describe.concurrent('writing outside the workspace', () => {
   it('cannot write to /, /usr, /etc, /opt, /dev, /proc or the read-only runtime', async () => {
     const session = await engine.session();
-    const runtimeKernel = join(engine.dataDir, 'sandbox', 'runtime', 'vivarium_kernel.py');
+    const runtimeDir = await runtimeDirOf(engine.dataDir);
+    const runtimeKernel = join(runtimeDir, 'vivarium_kernel.py');
     const before = sha256(runtimeKernel);
     const tag = `vv-attack-${randomBytes(6).toString('hex')}`;
     const verdict = await runAttackExpectingVerdict(session, 'write_outside_workspace', { args: { tag } });
@@ -63,7 +69,7 @@ describe.concurrent('writing outside the workspace', () => {
       `/opt/${tag}`,
       `/opt/vivarium/${tag}`,
       `/var/${tag}`,
-      join(engine.dataDir, 'sandbox', 'runtime', tag),
+      join(runtimeDir, tag),
     ]) {
       expect(existsSync(path), path).toBe(false);
     }

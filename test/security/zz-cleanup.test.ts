@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   expectNoSuiteLeftovers,
   processesOfUid,
   readManifests,
-  SECURITY_DATA_DIR_PREFIX,
+  SECURITY_RUN_DATA_DIR_PREFIX,
+  SECURITY_RUN_ID,
 } from '../helpers/security.js';
 
 /**
@@ -22,7 +22,7 @@ import {
 describe('after the whole suite', () => {
   it('no kernel process, data directory, mount or loop device of the suite is left', async () => {
     const manifests = await readManifests();
-    const thisRun = manifests.filter(({ manifest }) => manifest.runnerPid === process.ppid);
+    const thisRun = manifests.filter(({ manifest }) => manifest.runnerPid === SECURITY_RUN_ID);
     for (const { manifest } of thisRun) {
       expect(manifest.stopped, `${manifest.dataDir}: its engine was never stopped`).toBe(true);
       expect(existsSync(manifest.dataDir), `${manifest.dataDir} still exists`).toBe(false);
@@ -30,15 +30,14 @@ describe('after the whole suite', () => {
         expect(await processesOfUid(uid), `processes of kernel uid ${uid}`).toEqual([]);
     }
     await expectNoSuiteLeftovers();
-    const leftDirs = (await readdir(tmpdir())).filter((entry) => entry.startsWith(SECURITY_DATA_DIR_PREFIX));
-    const ofThisRun = leftDirs.filter((entry) =>
-      thisRun.some(({ manifest }) => manifest.dataDir === join(tmpdir(), entry)),
+    const leftDirs = (await readdir(tmpdir())).filter((entry) =>
+      entry.startsWith(SECURITY_RUN_DATA_DIR_PREFIX),
     );
-    expect(ofThisRun, 'data directories of this run').toEqual([]);
+    expect(leftDirs, 'data directories of this run').toEqual([]);
 
     // Bookkeeping: this run's manifests are checked; those of finished runs are dropped too.
     for (const { file, manifest } of manifests) {
-      if (manifest.runnerPid === process.ppid || !existsSync(`/proc/${manifest.runnerPid}`))
+      if (manifest.runnerPid === SECURITY_RUN_ID || !existsSync(`/proc/${manifest.runnerPid}`))
         await rm(file, { force: true });
     }
   });
