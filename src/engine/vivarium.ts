@@ -16,6 +16,8 @@ import {
   KernelPool,
   type QuotaMechanism,
   Session,
+  type SessionParts,
+  type SessionRecord,
   WorkspaceManager,
   type ExecuteOptions,
   type PoolStats,
@@ -154,25 +156,48 @@ export class Vivarium {
       workspaceDir: parsed.workspaceDir,
       signal: parsed.signal,
     });
-    const workspace = lease.workspace;
     const session = Session.attach(
-      {
-        workspace,
-        workspaces: this.workspaces,
-        kernels: this.kernels,
+      this.sessionParts({
+        workspace: lease.workspace,
         limits,
         preload: parsed.preload ?? this.config.preload,
         env: parsed.env ?? {},
         idleTimeoutMs: parsed.idleTimeoutMs ?? this.config.session.idleTimeoutMs,
-        files: this.config.files,
-        onClose: (closed) => this.sessions.delete(closed.id),
-      },
+      }),
       lease.kernel,
     );
     if (this.stopping) {
       await session.close();
       throw new VivariumError('ENGINE_STOPPED', 'The engine stopped while the session started');
     }
+    this.sessions.set(session.id, session);
+    return session;
+  }
+
+  private sessionParts(record: Omit<SessionRecord, 'id'> & { id?: string }): SessionParts {
+    return {
+      ...record,
+      workspaces: this.workspaces,
+      kernels: this.kernels,
+      files: this.config.files,
+      onClose: (closed) => this.sessions.delete(closed.id),
+    };
+  }
+
+  /**
+   * Brings back a session kept by `stop({ keepWorkspaces: true })` (after a restart of the
+   * service): its workspace and files are there; its next execution starts a fresh kernel and
+   * reports `namespaceReset: true`.
+   */
+  async restoreSession(
+    record: SessionRecord,
+    options: { createdAt?: Date; executionCount?: number } = {},
+  ): Promise<Session> {
+    this.assertRunning();
+    if (this.sessions.has(record.id)) return this.getSession(record.id);
+    const limits = validate(limitsSchema, record.limits, 'limits');
+    await this.workspaces.restore(record.workspace);
+    const session = Session.restore(this.sessionParts({ ...record, limits }), options);
     this.sessions.set(session.id, session);
     return session;
   }
@@ -231,12 +256,19 @@ export class Vivarium {
   }
 
   /** Closes every session; no kernel process is left behind. Idempotent. */
-  stop(): Promise<void> {
+  /**
+   * Stops every kernel; no process is left behind. Sessions are closed and their workspaces
+   * removed — unless `keepWorkspaces`, which parks them for `restoreSession` after a restart.
+   * Idempotent.
+   */
+  stop(options: { keepWorkspaces?: boolean } = {}): Promise<void> {
     this.stopping ??= (async () => {
       clearInterval(this.sweeper);
       await Promise.allSettled([
         this.kernels.stop(),
-        ...[...this.sessions.values()].map((session) => session.close()),
+        ...[...this.sessions.values()].map((session) =>
+          options.keepWorkspaces ? session.detach() : session.close(),
+        ),
       ]);
       await this.sandbox.dispose();
     })();

@@ -231,6 +231,7 @@ export class ExecutionCollector {
       files: fields.files,
       startedAt: fields.startedAt,
       reason: fields.reason,
+      namespaceReset: false,
     };
   }
 }

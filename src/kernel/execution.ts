@@ -82,6 +82,11 @@ export interface Execution {
   startedAt: string;
   /** Host-side explanation for `timeout`, `memory_exceeded` and `killed`; null otherwise. */
   reason: string | null;
+  /**
+   * True when a fresh kernel was started for this execution (the session's kernel was gone, e.g.
+   * after a service restart): variables of earlier cells are lost, workspace files are kept.
+   */
+  namespaceReset: boolean;
 }
 
 /** Events streamed while an execution runs (noun-verb). */

@@ -241,6 +241,11 @@ export class Sandbox {
     return this.isolated && this.runningAsRoot ? this.uids.acquire() : undefined;
   }
 
+  /** Keeps a restored workspace's uid from being handed to another kernel. */
+  reserveUid(uid: number | undefined): void {
+    if (uid !== undefined) this.uids.reserve(uid);
+  }
+
   releaseUid(uid: number | undefined): void {
     if (uid !== undefined) this.uids.release(uid);
   }

@@ -38,6 +38,11 @@ export class UidAllocator {
     throw new Error(`All ${this.size} sandbox uids from ${this.start} are in use`);
   }
 
+  /** Marks a uid as taken (a workspace restored from disk keeps the uid that owns its files). */
+  reserve(uid: number): void {
+    this.inUse.add(uid);
+  }
+
   release(uid: number): void {
     this.inUse.delete(uid);
   }

@@ -1,5 +1,12 @@
 export { Session } from './session.js';
-export type { SessionState, ExecuteOptions, RestartResult, SessionInfo, SessionParts } from './session.js';
+export type {
+  SessionState,
+  ExecuteOptions,
+  RestartResult,
+  SessionInfo,
+  SessionParts,
+  SessionRecord,
+} from './session.js';
 export { WorkspaceFiles, normalizeWorkspacePath } from './workspace-files.js';
 export type { WorkspaceFilesOptions, WorkspaceEntry } from './workspace-files.js';
 export { WorkspaceManager } from './workspace-manager.js';

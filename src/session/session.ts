@@ -55,6 +55,16 @@ export interface RestartResult {
   namespaceReset: true;
 }
 
+/** What is kept of a session to restore it after a restart of the service. */
+export interface SessionRecord {
+  id: string;
+  workspace: Workspace;
+  limits: Limits;
+  preload: string[];
+  env: Record<string, string>;
+  idleTimeoutMs: number;
+}
+
 /** A plain description of a session. */
 export interface SessionInfo {
   id: string;
@@ -90,7 +100,7 @@ export class Session {
   readonly idleTimeoutMs: number;
   /** The workspace, from the host: race-free, symlinks never followed. */
   readonly files: WorkspaceFiles;
-  readonly createdAt = new Date();
+  readonly createdAt: Date = new Date();
   private lastActivity = Date.now();
   private stateValue: SessionState = 'starting';
   private reason: string | null = null;
@@ -98,6 +108,8 @@ export class Session {
   private tail: Promise<unknown> = Promise.resolve();
   private executions = 0;
   private closing: Promise<void> | null = null;
+  /** Restored sessions start a kernel on their next execution instead of refusing it. */
+  private freshKernelOnExecute = false;
   private readonly parts: SessionParts;
 
   private constructor(parts: SessionParts) {
@@ -120,6 +132,53 @@ export class Session {
     const session = new Session(parts);
     session.bindKernel(kernel);
     return session;
+  }
+
+  /**
+   * A session brought back from a record after a restart of the service: its workspace is there,
+   * its kernel is not. It reads `dead` until the next execution starts a fresh kernel, and that
+   * execution says so (`namespaceReset: true`).
+   */
+  static restore(parts: SessionParts, options: { createdAt?: Date; executionCount?: number } = {}): Session {
+    const session = new Session(parts);
+    if (options.createdAt) (session as { createdAt: Date }).createdAt = options.createdAt;
+    session.executions = options.executionCount ?? 0;
+    session.stateValue = 'dead';
+    session.reason =
+      'the kernel stopped with the service; the next execution starts a fresh one (variables lost, files kept)';
+    session.freshKernelOnExecute = true;
+    return session;
+  }
+
+  /** What a store keeps to restore this session after a restart. */
+  record(): SessionRecord {
+    return {
+      id: this.id,
+      workspace: { ...this.parts.workspace },
+      limits: this.limits,
+      preload: [...this.parts.preload],
+      env: { ...this.parts.env },
+      idleTimeoutMs: this.idleTimeoutMs,
+    };
+  }
+
+  /**
+   * Stops the kernel but keeps the workspace for a later `restore` (service shutdown).
+   * The session object is closed afterwards. Idempotent with `close()`.
+   */
+  detach(): Promise<void> {
+    this.closing ??= (async () => {
+      try {
+        this.kernel?.kill('the service stopped');
+        await this.kernel?.close();
+      } finally {
+        this.stateValue = 'closed';
+        this.reason ??= 'detached';
+        this.parts.onClose?.(this);
+        await this.parts.workspaces.park(this.parts.workspace);
+      }
+    })();
+    return this.closing;
   }
 
   get state(): SessionState {
@@ -229,6 +288,12 @@ export class Session {
     }
     return this.enqueue(async () => {
       if (parsed.signal?.aborted) throw new VivariumError('ABORTED', 'Execution aborted while queued');
+      let namespaceReset = false;
+      if (this.freshKernelOnExecute && this.stateValue === 'dead' && !this.closing) {
+        await this.startKernel(parsed.signal);
+        this.freshKernelOnExecute = false;
+        namespaceReset = true;
+      }
       const kernel = this.assertUsable();
       this.stateValue = 'busy';
       try {
@@ -249,6 +314,7 @@ export class Session {
           signal: parsed.signal,
         });
         this.executions += 1;
+        execution.namespaceReset = namespaceReset;
         return execution;
       } finally {
         this.lastActivity = Date.now();

@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { VivariumError } from '../errors/index.js';
 import type { Sandbox } from '../sandbox/index.js';
 import { newId } from './ids.js';
-import { createVolume, destroyVolume, type QuotaMechanism, type VolumeBounds } from './workspace-volume.js';
+import {
+  createVolume,
+  destroyVolume,
+  mountVolume,
+  unmountVolume,
+  type QuotaMechanism,
+  type VolumeBounds,
+} from './workspace-volume.js';
 
 /** A host directory mounted at `/workspace`, with the host uid the kernel runs as. */
 export interface Workspace {
@@ -84,6 +91,34 @@ export class WorkspaceManager {
     }
     const uid = this.sandbox.isolated && this.sandbox.runningAsRoot && info.uid !== 0 ? info.uid : undefined;
     return { dir, uid, owned: false };
+  }
+
+  /**
+   * Keeps a workspace for later (service shutdown): a volume is unmounted with its image kept, a
+   * plain directory stays as it is; the uid is released in this process only.
+   */
+  async park(workspace: Workspace): Promise<void> {
+    if (workspace.owned && workspace.imagePath) await unmountVolume({ mountPoint: workspace.dir });
+    this.sandbox.releaseUid(workspace.uid);
+  }
+
+  /** Brings a parked workspace back: its uid reserved, its volume mounted again. */
+  async restore(workspace: Workspace): Promise<void> {
+    if (workspace.imagePath) {
+      await stat(workspace.imagePath).catch(() => {
+        throw new VivariumError(
+          'FILE_NOT_FOUND',
+          `The workspace image of ${basename(workspace.dir)} is gone`,
+        );
+      });
+      await mkdir(workspace.dir, { recursive: true, mode: 0o700 });
+      await mountVolume({ imagePath: workspace.imagePath, mountPoint: workspace.dir });
+    } else {
+      const info = await stat(workspace.dir).catch(() => null);
+      if (!info?.isDirectory())
+        throw new VivariumError('FILE_NOT_FOUND', `The workspace ${basename(workspace.dir)} is gone`);
+    }
+    this.sandbox.reserveUid(workspace.uid);
   }
 
   /** Removes an owned workspace and releases its uid. Idempotent. */

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, rm, rmdir, truncate, writeFile } from 'node:fs/promises';
+import { access, readFile, rm, rmdir, truncate, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
@@ -83,21 +83,36 @@ export async function createVolume(options: {
   }
 }
 
-/** Unmounts (the loop device goes with it) and deletes the image. Idempotent. */
-export async function destroyVolume(options: { imagePath: string; mountPoint: string }): Promise<void> {
+/** Unmounts a workspace volume (the loop device goes with it); the image stays. Idempotent. */
+export async function unmountVolume(options: { mountPoint: string }): Promise<void> {
   for (let attempt = 0; attempt < 10; attempt += 1) {
     try {
       await execFileAsync('umount', [options.mountPoint], { env: TOOL_ENV, timeout: 30_000 });
-      break;
+      return;
     } catch (error) {
       const message = String((error as { stderr?: string }).stderr ?? '');
-      if (/not mounted|no mount point|not found/i.test(message)) break;
+      if (/not mounted|no mount point|not found/i.test(message)) return;
       if (attempt === 9) {
         await execFileAsync('umount', ['-l', options.mountPoint], { env: TOOL_ENV }).catch(() => undefined);
-        break;
+        return;
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
+}
+
+/** Mounts an existing workspace image again (after a restart of the service). Idempotent. */
+export async function mountVolume(options: { imagePath: string; mountPoint: string }): Promise<void> {
+  const mounts = await readFile('/proc/self/mountinfo', 'utf8');
+  if (mounts.split('\n').some((line) => line.split(' ')[4] === options.mountPoint)) return;
+  await execFileAsync('mount', ['-o', 'loop,nosuid,nodev', options.imagePath, options.mountPoint], {
+    env: TOOL_ENV,
+    timeout: 30_000,
+  });
+}
+
+/** Unmounts and deletes the image. Idempotent. */
+export async function destroyVolume(options: { imagePath: string; mountPoint: string }): Promise<void> {
+  await unmountVolume(options);
   await rm(options.imagePath, { force: true });
 }
