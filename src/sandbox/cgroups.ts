@@ -150,6 +150,11 @@ export class CgroupManager {
     }
   }
 
+  /** This engine's group directories (one per hierarchy); kernels' groups live inside. */
+  get engineDirs(): string[] {
+    return this.hierarchies.map((hierarchy) => hierarchy.base);
+  }
+
   report(): CgroupReport {
     return {
       mode: this.mode,

@@ -1,6 +1,7 @@
-import { stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { useEngine } from '../helpers/engine.js';
+import { startEngine, useEngine } from '../helpers/engine.js';
 
 const asRoot = process.getuid?.() === 0;
 
@@ -104,5 +105,25 @@ describe('limits that hold: cgroups and workspace volumes', () => {
     expect(heavy.status).toBe('ok');
     expect(heavy.cpuMs).toBeGreaterThan(100);
     expect(heavy.peakMemoryBytes).toBeGreaterThan(100 * 1024 * 1024);
+  });
+});
+
+describe('no stray cgroups', () => {
+  it('removes each kernel group when its kernel ends and the engine group at stop', async () => {
+    const fixture = await startEngine({ pool: { size: 1 } });
+    const dirs = fixture.vv.sandbox.cgroups.engineDirs;
+    try {
+      expect(dirs.length > 0).toBe(asRoot);
+      const session = await fixture.vv.createSession();
+      await session.execute('1');
+      for (const dir of dirs)
+        expect(
+          (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).length,
+        ).toBeGreaterThan(0);
+      await session.close();
+    } finally {
+      await fixture.stop();
+    }
+    for (const dir of dirs) expect(existsSync(dir), `${dir} left behind`).toBe(false);
   });
 });
