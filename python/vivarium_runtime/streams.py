@@ -1,11 +1,16 @@
 """Capture of fd 1 and 2: everything written there (Python, C code, child processes) is pumped
 as `stream` frames while the cell runs, capped per execution."""
 import codecs
+import fcntl
 import io
 import os
 import select
 import sys
 import threading
+
+
+# Pipe capacity and read size of the fd 1/2 pump.
+PIPE_BYTES = 1024 * 1024
 
 
 class StreamPump:
@@ -21,6 +26,11 @@ class StreamPump:
         self._pipes = {}
         for name, fd in (("stdout", 1), ("stderr", 2)):
             read_fd, write_fd = os.pipe()
+            try:
+                # A larger pipe lets a flood of output go out in fewer, bigger frames.
+                fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            except (OSError, AttributeError):
+                pass
             os.set_blocking(read_fd, False)
             os.dup2(write_fd, fd)
             os.close(write_fd)
@@ -49,7 +59,7 @@ class StreamPump:
         read_fd, _lock, decoder = self._pipes[name]
         while True:
             try:
-                data = os.read(read_fd, 65536)
+                data = os.read(read_fd, PIPE_BYTES)
             except BlockingIOError:
                 return True
             except OSError:

@@ -89,6 +89,7 @@ export class Vivarium {
   private readonly sessions = new Map<string, Session>();
   private readonly sweeper: NodeJS.Timeout;
   private stopping: Promise<void> | null = null;
+  private readonly teardowns = new Set<Promise<void>>();
 
   private constructor(config: Config, sandbox: Sandbox, quota: QuotaMechanism) {
     this.config = config;
@@ -239,7 +240,11 @@ export class Vivarium {
     try {
       return await session.execute(code, { ...executeOptions, ...(signal ? { signal } : {}) });
     } finally {
-      await session.close();
+      // The kernel tree is SIGKILLed synchronously by close(); removing its cgroup and workspace
+      // volume (tens of ms) finishes in the background, and stop() waits for it.
+      const teardown = session.close().catch(() => undefined);
+      this.teardowns.add(teardown);
+      void teardown.finally(() => this.teardowns.delete(teardown));
     }
   }
 
@@ -266,6 +271,7 @@ export class Vivarium {
       clearInterval(this.sweeper);
       await Promise.allSettled([
         this.kernels.stop(),
+        ...this.teardowns,
         ...[...this.sessions.values()].map((session) =>
           options.keepWorkspaces ? session.detach() : session.close(),
         ),

@@ -294,7 +294,7 @@ export class KernelProcess {
           return this.protocolViolation('a sync answer no request asked for');
         const reply = running.pendingReply;
         running.pendingReply = null;
-        void this.completeReply(running, reply);
+        this.completeReply(running, reply);
         return;
       }
       case 'variables':
@@ -312,10 +312,10 @@ export class KernelProcess {
   }
 
   /** Ends an execution from its reply, with the cgroup's figures where cgroups are in force. */
-  private async completeReply(
+  private completeReply(
     running: RunningExecution,
     message: Extract<KernelMessage, { type: 'reply' }>,
-  ): Promise<void> {
+  ): void {
     const oom =
       running.collector.hasError &&
       message.status === 'error' &&
@@ -323,7 +323,8 @@ export class KernelProcess {
     let cpuMs = message.cpu_ms;
     let peakMemoryBytes = message.peak_rss_bytes;
     if (this.cgroup && running.cgroupCpuNsBefore !== null) {
-      const [cpuNs, peak] = await Promise.all([this.cgroup.cpuUsageNs(), this.cgroup.peakMemoryBytes()]);
+      const cpuNs = this.cgroup.cpuUsageNs();
+      const peak = this.cgroup.peakMemoryBytes();
       if (cpuNs !== null) cpuMs = Math.round((cpuNs - running.cgroupCpuNsBefore) / 1000) / 1000;
       if (peak !== null) peakMemoryBytes = peak;
     }
@@ -433,14 +434,14 @@ export class KernelProcess {
         sessionId: options.sessionId,
         executionCount,
       });
-      void this.beginExecution(running);
+      this.beginExecution(running);
     });
   }
 
-  private async beginExecution(running: RunningExecution): Promise<void> {
+  private beginExecution(running: RunningExecution): void {
     if (this.cgroup) {
-      await this.cgroup.resetPeakMemory();
-      running.cgroupCpuNsBefore = await this.cgroup.cpuUsageNs();
+      this.cgroup.resetPeakMemory();
+      running.cgroupCpuNsBefore = this.cgroup.cpuUsageNs();
     }
     const options = running.options;
     this.send({
@@ -542,7 +543,7 @@ export class KernelProcess {
 
   private async onExit(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     // The cgroup's own OOM counter is the fact; a SIGKILL alone could have any sender.
-    const oomKills = this.cgroup ? await this.cgroup.oomKills() : 0;
+    const oomKills = this.cgroup ? this.cgroup.oomKills() : 0;
     if (this.cgroup) await this.cgroup.destroy();
     if (oomKills > 0 && this.reasonValue === null) {
       this.markDead(

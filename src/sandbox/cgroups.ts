@@ -1,5 +1,5 @@
 import { VivariumError } from '../errors/index.js';
-import { closeSync, constants as fsConstants, openSync } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { access, mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -58,18 +58,21 @@ async function writable(path: string): Promise<boolean> {
   }
 }
 
-async function readNumber(path: string): Promise<number | null> {
+// Counter files are tiny and served from kernel memory: reading them synchronously costs a few
+// microseconds, far less than a trip through the libuv thread pool, and they sit on the hot path
+// of every execution.
+function readNumber(path: string): number | null {
   try {
-    const value = Number((await readFile(path, 'utf8')).trim());
+    const value = Number(readFileSync(path, 'utf8').trim());
     return Number.isFinite(value) ? value : null;
   } catch {
     return null;
   }
 }
 
-async function readKeyed(path: string, key: string): Promise<number | null> {
+function readKeyed(path: string, key: string): number | null {
   try {
-    for (const line of (await readFile(path, 'utf8')).split('\n')) {
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
       const [name, value] = line.trim().split(/\s+/);
       if (name === key && value !== undefined) return Number(value);
     }
@@ -270,7 +273,7 @@ export class KernelCgroup {
         () => true,
         () => false,
       );
-      const current = await readNumber(join(memory, 'memory.limit_in_bytes'));
+      const current = readNumber(join(memory, 'memory.limit_in_bytes'));
       if (hasMemsw && current !== null && bytes > current) await writeFile(memsw, String(bytes));
       await writeFile(join(memory, 'memory.limit_in_bytes'), String(bytes));
       if (hasMemsw) await writeFile(memsw, String(bytes));
@@ -300,23 +303,27 @@ export class KernelCgroup {
   }
 
   /** OOM kills recorded in this cgroup so far. */
-  async oomKills(): Promise<number> {
+  oomKills(): number {
     const memory = this.dir('memory');
     if (!memory) return 0;
     const file = this.mode === 'v2' ? join(memory, 'memory.events') : join(memory, 'memory.oom_control');
-    return (await readKeyed(file, 'oom_kill')) ?? 0;
+    return readKeyed(file, 'oom_kill') ?? 0;
   }
 
   /** Starts a new peak-memory window (v1: resets `max_usage_in_bytes`; v2: resets `memory.peak` where supported). */
-  async resetPeakMemory(): Promise<void> {
+  resetPeakMemory(): void {
     const memory = this.dir('memory');
     if (!memory) return;
     const file = this.mode === 'v2' ? join(memory, 'memory.peak') : join(memory, 'memory.max_usage_in_bytes');
-    await writeFile(file, this.mode === 'v2' ? 'reset' : '0').catch(() => undefined);
+    try {
+      writeFileSync(file, this.mode === 'v2' ? 'reset' : '0');
+    } catch {
+      // v2 kernels before 6.12 cannot reset memory.peak: the figure is then the kernel's lifetime peak
+    }
   }
 
   /** Peak memory of the whole kernel tree since the last reset, bytes; null when unknown. */
-  async peakMemoryBytes(): Promise<number | null> {
+  peakMemoryBytes(): number | null {
     const memory = this.dir('memory');
     if (!memory) return null;
     return readNumber(
@@ -325,11 +332,11 @@ export class KernelCgroup {
   }
 
   /** CPU time of the whole kernel tree, nanoseconds; null when unknown. */
-  async cpuUsageNs(): Promise<number | null> {
+  cpuUsageNs(): number | null {
     if (this.mode === 'v2') {
       const cpu = this.dir('cpu') ?? this.dir('memory');
       if (!cpu) return null;
-      const usec = await readKeyed(join(cpu, 'cpu.stat'), 'usage_usec');
+      const usec = readKeyed(join(cpu, 'cpu.stat'), 'usage_usec');
       return usec === null ? null : usec * 1000;
     }
     const cpuacct = this.dir('cpuacct');
@@ -341,16 +348,20 @@ export class KernelCgroup {
     await this.applyLimits(limits);
   }
 
-  /** Removes the cgroup once its processes are gone; retries briefly while they exit. */
+  /**
+   * Removes the cgroup once its processes are gone. The kernel releases a group a few ms after
+   * its last process exits (EBUSY until then), so retries back off from 1 ms, for up to ~2 s.
+   */
   async destroy(): Promise<void> {
     for (const dir of new Set(this.dirs.values())) {
-      for (let attempt = 0; attempt < 20; attempt += 1) {
+      let waitMs = 1;
+      for (let waitedMs = 0; ; waitedMs += waitMs, waitMs = Math.min(waitMs * 2, 100)) {
         try {
           await rmdir(dir);
           break;
         } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === 'ENOENT') break;
-          await new Promise((resolve) => setTimeout(resolve, 50));
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT' || waitedMs > 2_000) break;
+          await new Promise((resolve) => setTimeout(resolve, waitMs));
         }
       }
     }

@@ -102,7 +102,18 @@ export class KernelPool implements KernelSource {
 
   private fill(): void {
     const { size, maxConcurrentStarts } = this.options;
-    if (this.stopped || Date.now() < this.nextAttemptAt) return;
+    if (this.stopped) return;
+    const waitMs = this.nextAttemptAt - Date.now();
+    if (waitMs > 0) {
+      // Backing off. Timers may fire a millisecond early, so always re-arm rather than assume
+      // the retry timer's callback will find the back-off over.
+      this.retryTimer ??= setTimeout(() => {
+        this.retryTimer = null;
+        this.fill();
+      }, waitMs + 1);
+      this.retryTimer.unref();
+      return;
+    }
     while (this.ready.length + this.inFlight < size && this.inFlight < maxConcurrentStarts) {
       this.inFlight += 1;
       const started = this.startOne();
@@ -141,12 +152,8 @@ export class KernelPool implements KernelSource {
       this.startFailures += 1;
       this.backoffMs = Math.min(Math.max(POOL_MIN_BACKOFF_MS, this.backoffMs * 2), POOL_MAX_BACKOFF_MS);
       this.nextAttemptAt = Date.now() + this.backoffMs;
-      this.retryTimer ??= setTimeout(() => {
-        this.retryTimer = null;
-        this.fill();
-      }, this.backoffMs);
-      this.retryTimer.unref();
     } finally {
+      // Arms the retry timer while backing off.
       this.inFlight -= 1;
       this.fill();
     }
@@ -179,7 +186,12 @@ export class KernelPool implements KernelSource {
           continue;
         }
         try {
-          if (lease.kernel.cgroup) {
+          const pool = this.options.limits;
+          const same =
+            request.limits.memoryLimitMb === pool.memoryLimitMb &&
+            request.limits.maxProcesses === pool.maxProcesses &&
+            request.limits.cpuCores === pool.cpuCores;
+          if (lease.kernel.cgroup && !same) {
             await lease.kernel.cgroup.update({
               memoryLimitMb: request.limits.memoryLimitMb,
               maxProcesses: request.limits.maxProcesses,
