@@ -245,6 +245,7 @@ export class Vivarium {
       const teardown = session.close().catch(() => undefined);
       this.teardowns.add(teardown);
       void teardown.finally(() => this.teardowns.delete(teardown));
+      await session.kernelExited;
     }
   }
 

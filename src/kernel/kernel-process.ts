@@ -99,6 +99,8 @@ export class KernelProcess {
   private readyWaiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
   private closing: Promise<void> | null = null;
   private readonly exited: Promise<void>;
+  /** Resolves when the kernel's process has exited (its pid namespace, and so its whole tree, is gone). */
+  readonly processExit: Promise<void>;
   private exitListeners: Array<(reason: string) => void> = [];
   private requestCounter = 0;
   /**
@@ -137,8 +139,13 @@ export class KernelProcess {
       });
       stream?.on('error', () => undefined);
     }
+    let processGone: () => void = () => undefined;
+    this.processExit = new Promise((resolve) => {
+      processGone = resolve;
+    });
     this.exited = new Promise((resolve) => {
       child.on('exit', (code, signal) => {
+        processGone();
         void this.onExit(code, signal).finally(resolve);
       });
     });
@@ -312,10 +319,7 @@ export class KernelProcess {
   }
 
   /** Ends an execution from its reply, with the cgroup's figures where cgroups are in force. */
-  private completeReply(
-    running: RunningExecution,
-    message: Extract<KernelMessage, { type: 'reply' }>,
-  ): void {
+  private completeReply(running: RunningExecution, message: Extract<KernelMessage, { type: 'reply' }>): void {
     const oom =
       running.collector.hasError &&
       message.status === 'error' &&

@@ -167,18 +167,7 @@ export class Session {
    * The session object is closed afterwards. Idempotent with `close()`.
    */
   detach(): Promise<void> {
-    this.closing ??= (async () => {
-      try {
-        this.kernel?.kill('the service stopped');
-        await this.kernel?.close();
-      } finally {
-        this.stateValue = 'closed';
-        this.reason ??= 'detached';
-        this.parts.onClose?.(this);
-        await this.parts.workspaces.park(this.parts.workspace);
-      }
-    })();
-    return this.closing;
+    return this.shutdown('the service stopped', () => this.parts.workspaces.park(this.parts.workspace));
   }
 
   get state(): SessionState {
@@ -370,18 +359,30 @@ export class Session {
 
   /** Stops the kernel (whole process tree) and removes an owned workspace. Idempotent. */
   close(): Promise<void> {
+    return this.shutdown('the session was closed', () => this.parts.workspaces.dispose(this.parts.workspace));
+  }
+
+  /**
+   * Shared by close() and detach(): synchronously unlisted and its kernel tree SIGKILLed, then the
+   * kernel reaped and the workspace handled by `finish`. The first call wins.
+   */
+  private shutdown(reason: string, finish: () => Promise<void>): Promise<void> {
     this.closing ??= (async () => {
+      this.parts.onClose?.(this);
       try {
-        this.kernel?.kill('the session was closed');
+        this.kernel?.kill(reason);
         await this.kernel?.close();
       } finally {
         this.stateValue = 'closed';
-        this.reason ??= 'closed';
-        // Unlisted first: a closed session is never listed while its workspace is torn down.
-        this.parts.onClose?.(this);
-        await this.parts.workspaces.dispose(this.parts.workspace);
+        this.reason ??= reason;
+        await finish();
       }
     })();
     return this.closing;
+  }
+
+  /** Resolves when the current kernel's process is gone (the whole sandboxed tree with it). */
+  get kernelExited(): Promise<void> {
+    return this.kernel?.processExit ?? Promise.resolve();
   }
 }
