@@ -36,7 +36,8 @@ async function main() {
     process.stderr.write(`[bench ${((performance.now() - startedAt) / 1000).toFixed(1)} s] ${message}\n`);
   const machine = machineFacts(PYTHON);
   machine.sandbox = await sandboxFacts(machine.bwrap);
-  const results = { config, machine, load: { start: loadNow() }, sections: {}, durationsMs: {} };
+  const invokedBy = process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : 'node bench/run.js';
+  const results = { config, machine, invokedBy, load: { start: loadNow() }, sections: {}, durationsMs: {} };
   log(
     `${config.quick ? 'quick' : 'full'} run on ${machine.nproc} cores, load ${results.load.start.loadAverage1m.toFixed(2)}`,
   );
@@ -67,5 +68,6 @@ async function main() {
 
 main().catch((error) => {
   process.stderr.write(`bench failed: ${error.stack ?? error}\n`);
-  process.exitCode = 1;
+  // Engines were stopped in their sections' finally blocks; baseline children may still wait.
+  process.exit(1);
 });

@@ -42,8 +42,19 @@ def has_python3_spec():
 USE_SPEC = has_python3_spec() and not os.environ.get("BENCH_JUPYTER_KERNEL_CMD")
 
 
-def start_kernel():
-    """(manager, client), ready: the same work as `start_new_kernel` either way."""
+def start_kernel(attempts=1):
+    """(manager, client), ready: the same work as `start_new_kernel` either way. Kernels started
+    at once by several processes can race for the same free ports and die before replying; the
+    loop mode (which starts several at once) retries, the timed modes do not."""
+    for attempt in range(attempts):
+        try:
+            return _start_kernel_once()
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+
+
+def _start_kernel_once():
     if USE_SPEC:
         return start_new_kernel(startup_timeout=STARTUP_TIMEOUT_SEC, kernel_name="python3", stderr=subprocess.DEVNULL)
     manager = KernelManager(kernel_cmd=KERNEL_CMD)
@@ -140,7 +151,7 @@ def mode_output(args):
 
 
 def mode_loop(args):
-    manager, client = start_kernel()
+    manager, client = start_kernel(attempts=3)
     try:
         execute(client, args.code)
         print(json.dumps({"ready": True}), flush=True)

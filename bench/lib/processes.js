@@ -68,6 +68,11 @@ export function jupyterLoop(seconds, code = '1+1') {
               child.stdin.write('go\n');
               return done;
             },
+            // Closing stdin lets the script run its loop and shut its kernel down; then SIGTERM.
+            kill: () => {
+              child.stdin.end();
+              setTimeout(() => child.kill('SIGTERM'), 15_000).unref();
+            },
           });
         } else if ('count' in message) {
           resolveDone(message);

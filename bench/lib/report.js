@@ -348,6 +348,9 @@ function roundTripSection(roundtrip) {
   const text = [
     `\`1+1\` in a live session takes ${fm(v.median)} median (p99 ${fm(v.p99)}, n ${v.n}) against Jupyter's ${fm(j.median)}`,
     `(p99 ${fm(j.p99)}): ${fr(ratio(j.median, v.median))} faster; the ≤ 1 ms target is ${v.median <= 1 ? 'met' : 'missed'}${v.median <= 1 && v.median > 0.8 ? ', narrowly' : ''}.`,
+    roundtrip.blockMedians
+      ? `Block medians were ${roundtrip.blockMedians.vivarium.map(fm).join(' and ')} (Jupyter ${roundtrip.blockMedians.jupyter.map(fm).join(' and ')}), and the same engine code in the what-if's control arm ${fm(w.control.median)}: differences of that size are run-to-run noise on this shared machine, so the target sits within the noise.`
+      : '',
     `The profile (${p.total.n} round trips, median ${fm(p.total.median)} with the hooks in) puts ${fm(p.hostSide.median)} in Node,`,
     `${fm(p.kernelSide.median)} in the kernel and ${fm(p.pipes.median)} in the two pipe hops (write, wake-up of the reader).`,
     `The largest item is not Python: the host reads and writes the kernel's cgroup counters around every execution`,
@@ -520,12 +523,12 @@ function growthSection(growth) {
       text.push(
         `Profiled at ${sizeLabel(o.sizeBytes)} (wall ${fm(o.wall.median)}): the kernel's pump reads fd 1 in 64 KiB pieces and sends each as a`,
         `JSON \`stream\` frame, ${Math.round(o.kernelSends.median)} frames; the kernel spent ${fm(o.kernelExecute.median)} in the execution, ${fm(o.kernelSend.median)} of it in frame sends,`,
-        `and ${fm(o.kernelBlockedWrite.median)} of those blocked in \`write\` on the pipe to the host (${pct(blockedShare, 1)} of the execution), i.e. waiting for Node to read.`,
-        `Node received ${Math.round(o.hostChunks.median)} chunks and was busy ${fm(o.hostBusy.median)} inside \`onData\` (frame decoding, JSON.parse, zod`,
-        `validation of each frame, appending to the execution), ${pct(o.hostBusy.median, o.wall.median)} of the wall time; kernel CPU was ${fm(o.kernelCpu.median)}.`,
-        blockedShare > 0.3
-          ? `The kernel spends most of the cell waiting for the host: large output is bounded by the host's per-chunk work on its one thread and by the 64 KiB pipe between them (many small wake-ups), not by Python.`
-          : `The host keeps up; the time is in the kernel's own encoding and pumping.`,
+        `and ${fm(o.kernelBlockedWrite.median)} of those blocked in \`write\` on the pipe to the host (${pct(blockedShare, 1)} of the execution).`,
+        `Node read the frames in ${Math.round(o.hostChunks.median)} chunks and was busy only ${fm(o.hostBusy.median)} inside \`onData\` (frame decoding, JSON.parse,`,
+        `zod validation of each frame, appending to the execution), ${pct(o.hostBusy.median, o.wall.median)} of the wall time; kernel CPU was ${fm(o.kernelCpu.median)}.`,
+        o.hostBusy.median < 0.3 * o.wall.median
+          ? `So the host's processing is not the limit: the time is the kernel's pump (read 64 KiB, decode, JSON-encode, write) and the hand-off through a 64 KiB pipe, where each frame waits for a wake-up of Node's event loop${blockedShare > 0.3 ? ' (the blocked writes)' : ''}. Bigger frames or a bigger pipe buffer (F_SETPIPE_SZ) would cut the wake-ups.`
+          : `The host's per-chunk work on its one thread is a large part of the wall time: large output is bounded by it.`,
       );
     }
   }
@@ -636,7 +639,11 @@ function throughputSection(throughput, results) {
     `Sustained one-shots outrun the pool: with 2 ready kernels, one refill start at a time, and a pooled start of`,
     `${fm(startMs)} (median, under this load), the pool supplies at most about ${(1000 / startMs).toFixed(1)} kernels/s, so runs miss`,
     `(${worst ? `${worst.misses} of ${worst.runs} at concurrency ${worst.concurrency}` : 'n/a'}) and start their own kernel cold: workspace volume, sandbox and the full`,
-    `${PRELOAD} preload, more work than the baseline's \`python3 -c\`, which imports only pandas. One-shot throughput is`,
+    `${PRELOAD} preload, more work than the baseline's \`python3 -c\`, which imports only pandas.`,
+    results.sections.acquire
+      ? `A cold start (${fm(results.sections.acquire.cold.start.median)} alone, mostly import CPU) on ${cores} cores caps cold one-shots near ${((cores * 1000) / results.sections.acquire.cold.start.median).toFixed(1)}/s before any queueing.`
+      : '',
+    `One-shot throughput is`,
     `${throughput.oneShot.map((row) => `${fr(ratio(row.perSecond, row.subprocess.perSecond))} the subprocess rate at concurrency ${row.concurrency}`).join(' and ')}:`,
     `the pool buys latency when idle, not throughput under load; throughput needs a cheaper kernel start (the fork server) or a`,
     `pool sized to the load. Executions in live sessions are another matter: ${formatRate(many.perSecond)} across ${many.sessions} sessions against`,
@@ -712,7 +719,7 @@ function slowPathsSection(results) {
     const parts = acquire.cold.parts ?? {};
     if (acquire.cold.workspaceVolume && parts.workspaceCreate && parts.workspaceDispose) {
       items.push(
-        `**Workspace volumes cost tens of ms at both ends** (src/session/workspace-volume.ts): creating one (mkfs.ext4 + loop mount) takes ${fm(parts.workspaceCreate.median)} of a cold start, ` +
+        `**Workspace volumes add work at both ends** (src/session/workspace-volume.ts): creating one (mkfs.ext4 + loop mount) takes ${fm(parts.workspaceCreate.median)} of a cold start, ` +
           `disposing it (umount + image removal) ${fm(parts.workspaceDispose.median)} of every close${oneShot ? ` (${fm(oneShot.closeParts.workspaceDispose.median)} in the one-shot)` : ''}. ` +
           'Pooled kernels hide the creation; nothing hides the disposal. Fix: dispose after `close()`/`vv.run` resolve, or recycle formatted images.',
       );
@@ -790,8 +797,9 @@ export function renderReport(results) {
   const parts = [
     '# Performance',
     '',
-    `Measured by \`npm run bench\` on ${results.machine.date.slice(0, 10)}. This page is written by the benchmark`,
-    '(`bench/run.js`); rerun it to refresh the figures rather than editing them by hand.',
+    `Measured by \`${results.invokedBy ?? 'node bench/run.js'}\` on ${results.machine.date.slice(0, 10)}${results.invokedBy === 'npm run bench' ? '' : ' (run directly against the `dist/` already built, without the build step of `npm run bench`)'}.`,
+    'This page is written by the benchmark (`bench/run.js`); rerun `npm run bench` to refresh the figures',
+    'rather than editing them by hand.',
     '',
     summarySection(results),
     '',

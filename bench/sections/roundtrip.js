@@ -155,6 +155,7 @@ export async function runRoundTrip(config, log) {
   let profile;
   let tail;
   let whatIf;
+  let blockMedians;
   let jupyter;
   let whatIfControl;
   try {
@@ -167,6 +168,7 @@ export async function runRoundTrip(config, log) {
     // Two blocks each, alternating with Jupyter's, so load drift on a shared machine hits both.
     const half = Math.ceil(config.roundtripSamples / 2);
     const jupyterSamples = [];
+    blockMedians = { vivarium: [], jupyter: [] };
     const jupyterBlock = async () => {
       log('roundtrip: jupyter block');
       const block = await jupyterBaseline('roundtrip', [
@@ -176,6 +178,7 @@ export async function runRoundTrip(config, log) {
         String(config.roundtripWarmup),
       ]);
       jupyterSamples.push(...block.samplesMs);
+      blockMedians.jupyter.push(summarize(block.samplesMs).median);
     };
     const vivariumSamples = [];
     let hostCpuMs = 0;
@@ -184,6 +187,7 @@ export async function runRoundTrip(config, log) {
       await timeExecutions(session, '1+1', config.roundtripWarmup);
       const timed = await timeExecutions(session, '1+1', half);
       vivariumSamples.push(...timed.samples);
+      blockMedians.vivarium.push(summarize(timed.samples).median);
       hostCpuMs += timed.hostCpuMsPerCall * half;
       await jupyterBlock();
     }
@@ -245,6 +249,7 @@ export async function runRoundTrip(config, log) {
   }
   return {
     vivarium: { ...summarize(vivarium.samples), hostCpuMsPerCall: vivarium.hostCpuMsPerCall, slowest: tail },
+    blockMedians,
     jupyter: summarize(jupyter.samplesMs),
     profile,
     whatIfSyncCgroup: {

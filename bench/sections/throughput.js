@@ -100,7 +100,13 @@ async function sessionLoops(sessions, seconds) {
 }
 
 async function jupyterLoops(count, seconds) {
-  const loops = await Promise.all(Array.from({ length: count }, () => jupyterLoop(seconds)));
+  const started = await Promise.allSettled(Array.from({ length: count }, () => jupyterLoop(seconds)));
+  const loops = started.filter((item) => item.status === 'fulfilled').map((item) => item.value);
+  const failed = started.find((item) => item.status === 'rejected');
+  if (failed) {
+    for (const loop of loops) loop.kill();
+    throw failed.reason;
+  }
   const startedAt = performance.now();
   const results = await Promise.all(loops.map((loop) => loop.go()));
   const elapsedMs = performance.now() - startedAt;

@@ -2,8 +2,17 @@ import { Command, CommanderError } from 'commander';
 import { isVivariumError, type ErrorCode } from '../errors/index.js';
 import { processIo, type CliIo } from './cli-io.js';
 import { doctorCommand, type DoctorFlags } from './commands/doctor.js';
+import {
+  keysCreateCommand,
+  keysListCommand,
+  keysRevokeCommand,
+  type KeysCreateFlags,
+  type KeysListFlags,
+  type KeysStoreFlags,
+} from './commands/keys.js';
 import { replCommand, type ReplFlags } from './commands/repl.js';
 import { runCommand, type RunFlags } from './commands/run.js';
+import { serveCommand, type ServeFlags } from './commands/serve.js';
 import { addEngineFlags, addSessionFlags } from './engine-flags.js';
 import { EXIT_ENGINE_FAULT, EXIT_OK, EXIT_SANDBOX_UNAVAILABLE, EXIT_USAGE } from './exit-codes.js';
 import { CliUsageError } from './usage-error.js';
@@ -80,11 +89,31 @@ Examples:
   $ vivarium doctor
   $ vivarium doctor --json | jq '.checks[] | select(.status != "ok")'`;
 
+const SERVE_EXAMPLES = `
+Logs are JSON lines on stdout; where the service listens is printed on stderr.
+SIGINT or SIGTERM stops it gracefully (exit 0); a second Ctrl-C quits at once (130).
+
+Examples:
+  $ vivarium keys create --name alice        # prints the key; pass it as Authorization: Bearer <key>
+  $ vivarium serve --port 8420 --data /var/lib/vivarium
+  $ vivarium serve --host 0.0.0.0 --config /etc/vivarium.yaml
+  $ vivarium serve --no-auth                 # local development only: refused unless the host is loopback`;
+
+const KEYS_EXAMPLES = `
+Keys are stored hashed in the data directory's database: 'create' shows a key once, nothing shows it again.
+
+Examples:
+  $ vivarium keys create --name ci-runner > ci.key
+  $ vivarium keys create --name ops --admin --data /var/lib/vivarium
+  $ vivarium keys list
+  $ vivarium keys list --json | jq '.[] | select(.revokedAt == null) | .id'
+  $ vivarium keys revoke key_aa4094d39c8ab184c38cb455`;
+
 /** The commander program; `io` receives everything printed. */
 export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
   const program = new Command('vivarium')
     .description(
-      'Run Python in sandboxed CPython kernels: one-off runs, an interactive REPL, and a host check.',
+      'Run Python in sandboxed CPython kernels: one-off runs, an interactive REPL, a host check, and the HTTP service.',
     )
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
@@ -133,12 +162,72 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     setExitCode(await doctorCommand(flags, io));
   });
 
-  for (const command of program.commands) {
+  const serve = program
+    .command('serve')
+    .description('the HTTP service: REST + streaming API, API keys, persistence in the data directory')
+    .option('--host <host>', 'address to bind (default: config `server.host`, else 127.0.0.1)')
+    .option(
+      '--port <port>',
+      'port to listen on; 0 picks a free one (default: config `server.port`, else 8420)',
+    )
+    .option(
+      '--data <dir>',
+      'data directory: database, workspaces (default: config, else /var/lib/vivarium for root, ~/.local/share/vivarium otherwise)',
+    )
+    .option(
+      '--config <file>',
+      'config file, JSON or YAML (default: vivarium.config.json|yaml|yml in the cwd, or $VIVARIUM_CONFIG)',
+    )
+    .option(
+      '--no-auth',
+      'accept requests without an API key (refused unless the host is a loopback address)',
+    );
+  serve.addHelpText('after', SERVE_EXAMPLES).action(async (flags: ServeFlags) => {
+    setExitCode(await serveCommand(flags, io));
+  });
+
+  const keys = program
+    .command('keys')
+    .description("manage the service's API keys: create, list, revoke")
+    .addHelpText('after', KEYS_EXAMPLES);
+  const addStoreFlags = (command: Command): Command =>
+    command
+      .option('--data <dir>', 'data directory holding the database (default: config, as for `serve`)')
+      .option('--config <file>', 'config file, JSON or YAML (default: as for `serve`)');
+  addStoreFlags(
+    keys
+      .command('create')
+      .description('create a key and print it alone on stdout (shown this once; stored hashed)')
+      .requiredOption('--name <name>', 'who or what the key is for')
+      .option('--admin', "an admin key: sees and touches every key's sessions"),
+  ).action(async (flags: KeysCreateFlags) => {
+    setExitCode(await keysCreateCommand(flags, io));
+  });
+  addStoreFlags(
+    keys
+      .command('list')
+      .description('list keys: id, name, admin, created, revoked, last used (never a key)')
+      .option('--json', 'print the list as JSON'),
+  ).action(async (flags: KeysListFlags) => {
+    setExitCode(await keysListCommand(flags, io));
+  });
+  addStoreFlags(
+    keys
+      .command('revoke')
+      .description('revoke a key by id: its requests answer 401 from now on')
+      .argument('<id>', 'the key id (`key_…`, from `vivarium keys list`)'),
+  ).action(async (id: string, flags: KeysStoreFlags) => {
+    setExitCode(await keysRevokeCommand(id, flags, io));
+  });
+
+  const configureOutput = (command: Command): void => {
     command.exitOverride().configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
     });
-  }
+    for (const child of command.commands) configureOutput(child);
+  };
+  for (const command of program.commands) configureOutput(command);
   return program;
 }
 

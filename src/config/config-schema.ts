@@ -23,6 +23,14 @@ import {
   DEFAULT_UID_RANGE_START,
   DEFAULT_WORKSPACE_MAX_BYTES,
   DEFAULT_WORKSPACE_MAX_FILES,
+  DEFAULT_SERVER_HOST,
+  DEFAULT_SERVER_PORT,
+  DEFAULT_SERVER_BODY_LIMIT_BYTES,
+  DEFAULT_SERVER_MAX_CODE_BYTES,
+  DEFAULT_SERVER_MAX_UPLOAD_BYTES,
+  DEFAULT_SERVER_SHUTDOWN_GRACE_MS,
+  DEFAULT_KEY_MAX_CONCURRENT_SESSIONS,
+  DEFAULT_KEY_MAX_EXECUTIONS_PER_MINUTE,
 } from './defaults.js';
 
 export const ISOLATION_MODES = ['strict', 'none'] as const;
@@ -34,21 +42,70 @@ const positiveInt = z.number().int().positive();
 const timerMs = z.number().int().positive().max(MAX_TIMER_MS);
 
 /** Limits of one kernel / execution. Every field can be overridden per session and per call. */
+const limitFields = {
+  timeoutMs: timerMs,
+  memoryLimitMb: z.number().int().min(64),
+  cpuTimeLimitSec: positiveInt,
+  maxProcesses: z.number().int().min(4),
+  cpuCores: z.number().positive().max(1024),
+  maxFileSizeMb: positiveInt,
+  maxOpenFiles: z.number().int().min(32),
+  maxOutputBytes: positiveInt,
+  maxDisplayBytes: positiveInt,
+};
+
 export const limitsSchema = z
   .object({
-    timeoutMs: timerMs.default(DEFAULT_TIMEOUT_MS),
-    memoryLimitMb: z.number().int().min(64).default(DEFAULT_MEMORY_LIMIT_MB),
-    cpuTimeLimitSec: positiveInt.default(DEFAULT_CPU_TIME_LIMIT_SEC),
-    maxProcesses: z.number().int().min(4).default(DEFAULT_MAX_PROCESSES),
-    cpuCores: z.number().positive().max(1024).default(DEFAULT_CPU_CORES),
-    maxFileSizeMb: positiveInt.default(DEFAULT_MAX_FILE_SIZE_MB),
-    maxOpenFiles: z.number().int().min(32).default(DEFAULT_MAX_OPEN_FILES),
-    maxOutputBytes: positiveInt.default(DEFAULT_MAX_OUTPUT_BYTES),
-    maxDisplayBytes: positiveInt.default(DEFAULT_MAX_DISPLAY_BYTES),
+    timeoutMs: limitFields.timeoutMs.default(DEFAULT_TIMEOUT_MS),
+    memoryLimitMb: limitFields.memoryLimitMb.default(DEFAULT_MEMORY_LIMIT_MB),
+    cpuTimeLimitSec: limitFields.cpuTimeLimitSec.default(DEFAULT_CPU_TIME_LIMIT_SEC),
+    maxProcesses: limitFields.maxProcesses.default(DEFAULT_MAX_PROCESSES),
+    cpuCores: limitFields.cpuCores.default(DEFAULT_CPU_CORES),
+    maxFileSizeMb: limitFields.maxFileSizeMb.default(DEFAULT_MAX_FILE_SIZE_MB),
+    maxOpenFiles: limitFields.maxOpenFiles.default(DEFAULT_MAX_OPEN_FILES),
+    maxOutputBytes: limitFields.maxOutputBytes.default(DEFAULT_MAX_OUTPUT_BYTES),
+    maxDisplayBytes: limitFields.maxDisplayBytes.default(DEFAULT_MAX_DISPLAY_BYTES),
   })
   .strict();
 
+/**
+ * Limits a session or call overrides: every field optional and WITHOUT defaults (zod's
+ * `.partial()` keeps them, which would silently replace configured limits with the defaults).
+ */
+export const limitsOverrideSchema = z.object(limitFields).partial().strict();
+
 export type Limits = z.infer<typeof limitsSchema>;
+
+/** Per-key limits applied when a key has none of its own (and to all callers without auth). */
+const keyLimitsSchema = z
+  .object({
+    /** Sessions one key may have open at once (429 `QUOTA_EXCEEDED` past it). */
+    maxConcurrentSessions: positiveInt.default(DEFAULT_KEY_MAX_CONCURRENT_SESSIONS),
+    /** Executions one key may start per rolling minute (429 `RATE_LIMITED` with `Retry-After`). */
+    maxExecutionsPerMinute: positiveInt.default(DEFAULT_KEY_MAX_EXECUTIONS_PER_MINUTE),
+  })
+  .strict();
+
+/** The HTTP service (`vivarium serve`). */
+export const serverSchema = z
+  .object({
+    /** Address to bind. Auth can be turned off only on a loopback address. */
+    host: z.string().min(1).default(DEFAULT_SERVER_HOST),
+    /** Port to listen on; 0 picks a free one. */
+    port: z.number().int().min(0).max(65_535).default(DEFAULT_SERVER_PORT),
+    /** Largest request body (JSON), bytes. */
+    bodyLimitBytes: positiveInt.default(DEFAULT_SERVER_BODY_LIMIT_BYTES),
+    /** Largest `code` of one execution, UTF-8 bytes. */
+    maxCodeBytes: positiveInt.default(DEFAULT_SERVER_MAX_CODE_BYTES),
+    /** Largest upload (raw body or one multipart file), bytes; `files.maxTransferBytes` applies too. */
+    maxUploadBytes: positiveInt.default(DEFAULT_SERVER_MAX_UPLOAD_BYTES),
+    /** On shutdown, running cells get this long to finish before they are interrupted. */
+    shutdownGraceMs: z.number().int().min(0).max(MAX_TIMER_MS).default(DEFAULT_SERVER_SHUTDOWN_GRACE_MS),
+    /** Require `Authorization: Bearer <key>`. Off only on a loopback host (`--no-auth`). */
+    auth: z.boolean().default(true),
+    defaultKeyLimits: keyLimitsSchema.default(keyLimitsSchema.parse({})),
+  })
+  .strict();
 
 /** The whole configuration. Built once by `loadConfig`, then frozen. */
 export const configSchema = z
@@ -139,6 +196,7 @@ export const configSchema = z
         allowedExtensions: [...DEFAULT_ALLOWED_EXTENSIONS],
         maxTransferBytes: DEFAULT_MAX_TRANSFER_BYTES,
       }),
+    server: serverSchema.default(serverSchema.parse({})),
   })
   .strict();
 

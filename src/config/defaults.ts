@@ -82,3 +82,19 @@ export const DEFAULT_POOL_MAX_CONCURRENT_STARTS = 1;
 export const DEFAULT_WORKSPACE_MAX_BYTES = 1024 * 1024 * 1024;
 /** Files and directories one workspace may hold. */
 export const DEFAULT_WORKSPACE_MAX_FILES = 100_000;
+/** Address `vivarium serve` binds to: loopback unless told otherwise. */
+export const DEFAULT_SERVER_HOST = '127.0.0.1';
+/** Port `vivarium serve` listens on. */
+export const DEFAULT_SERVER_PORT = 8420;
+/** Largest JSON request body the service reads, in bytes (413 past it). */
+export const DEFAULT_SERVER_BODY_LIMIT_BYTES = 2 * 1_048_576;
+/** Largest `code` of one execution, in UTF-8 bytes (413 past it). */
+export const DEFAULT_SERVER_MAX_CODE_BYTES = 1_048_576;
+/** Largest file upload (raw body or one multipart file), in bytes (413 past it). */
+export const DEFAULT_SERVER_MAX_UPLOAD_BYTES = 100 * 1_048_576;
+/** How long a graceful shutdown lets running cells finish before interrupting them. */
+export const DEFAULT_SERVER_SHUTDOWN_GRACE_MS = 10_000;
+/** Sessions one API key may have open at once, unless the key says otherwise. */
+export const DEFAULT_KEY_MAX_CONCURRENT_SESSIONS = 20;
+/** Executions one API key may start per minute, unless the key says otherwise. */
+export const DEFAULT_KEY_MAX_EXECUTIONS_PER_MINUTE = 600;

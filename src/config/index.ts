@@ -1,4 +1,12 @@
-export { configSchema, limitsSchema, ISOLATION_MODES, BACKENDS, MAX_TIMER_MS } from './config-schema.js';
+export {
+  configSchema,
+  limitsSchema,
+  limitsOverrideSchema,
+  serverSchema,
+  ISOLATION_MODES,
+  BACKENDS,
+  MAX_TIMER_MS,
+} from './config-schema.js';
 export type { Config, ConfigInput, Limits } from './config-schema.js';
 export {
   loadConfig,

@@ -125,3 +125,11 @@ describe('loadConfig', () => {
     );
   });
 });
+
+describe('limitsOverrideSchema', () => {
+  it('keeps only what was given: no defaults that would replace configured limits', async () => {
+    const { limitsOverrideSchema } = await import('./config-schema.js');
+    expect(limitsOverrideSchema.parse({ timeoutMs: 5000 })).toEqual({ timeoutMs: 5000 });
+    expect(() => limitsOverrideSchema.parse({ memoryLimitMb: 1 })).toThrow();
+  });
+});

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  limitsOverrideSchema,
   limitsSchema,
   loadConfig,
   MAX_TIMER_MS,
@@ -51,7 +52,7 @@ export type RunOptions = Omit<CreateSessionOptions, 'idleTimeoutMs'> & ExecuteOp
 
 const createSessionSchema = z
   .object({
-    limits: limitsSchema.partial().optional(),
+    limits: limitsOverrideSchema.optional(),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
     preload: z.array(z.string().regex(/^[A-Za-z_][\w.]*$/)).optional(),
     idleTimeoutMs: z.number().int().min(0).max(MAX_TIMER_MS).optional(),

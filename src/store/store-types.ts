@@ -64,9 +64,14 @@ export interface AuditEntry {
  * Every write is durable when its promise resolves: an execution is stored before its response is sent.
  */
 export interface Store {
-  createKey(input: { name: string; admin?: boolean; limits?: Partial<KeyLimits> }): Promise<{ key: string; record: ApiKeyRecord }>;
+  createKey(input: {
+    name: string;
+    admin?: boolean;
+    limits?: Partial<KeyLimits>;
+  }): Promise<{ key: string; record: ApiKeyRecord }>;
   /** The key a bearer token belongs to (constant-time hash comparison), or null if unknown or revoked. */
   authenticate(token: string): Promise<ApiKeyRecord | null>;
+  /** Every key, revoked ones included, oldest first. Never a key or its hash. */
   listKeys(): Promise<ApiKeyRecord[]>;
   getKey(id: string): Promise<ApiKeyRecord | null>;
   /** True when a key was revoked now; false when unknown or already revoked. */
@@ -77,12 +82,17 @@ export interface Store {
   /** Sessions, newest first; `ownerKeyId` undefined = all owners; closed ones only with `includeClosed`. */
   listSessions(filter?: { ownerKeyId?: string | null; includeClosed?: boolean }): Promise<StoredSession[]>;
 
+  /**
+   * Stores an execution (durably when it resolves). Its session must be stored first
+   * (`SESSION_NOT_FOUND` otherwise); an execution id stored already is `INVALID_ARGUMENT`.
+   */
   insertExecution(execution: StoredExecution): Promise<void>;
   /** A session's executions in order (oldest first), `limit` most recent. */
   listExecutions(sessionId: string, options?: { limit?: number }): Promise<StoredExecution[]>;
   getExecution(id: string): Promise<StoredExecution | null>;
 
   audit(entry: Omit<AuditEntry, 'id' | 'at'> & { at?: string }): Promise<void>;
+  /** Audit entries, newest first; `limit` defaults to 1000. */
   listAudit(filter?: { keyId?: string; limit?: number }): Promise<AuditEntry[]>;
 
   /** A cheap write+read round trip, for readiness checks. */

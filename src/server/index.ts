@@ -1,0 +1,15 @@
+export { createApp, requestIdFor, HOUSEKEEPING_INTERVAL_MS } from './create-app.js';
+export type { CreateAppOptions, ServiceHandle } from './create-app.js';
+export { startService, isLoopbackHost, SHUTDOWN_SETTLE_MS } from './serve.js';
+export type { StartServiceOptions, RunningService } from './serve.js';
+export { HTTP_STATUS_BY_CODE, httpStatusForCode, toHttpError } from './http-errors.js';
+export type { ErrorBody, HttpErrorResponse } from './http-errors.js';
+export { SessionDirectory } from './session-directory.js';
+export type { SessionDirectoryOptions, RestoreReport } from './session-directory.js';
+export { ServiceMetrics, deathReasonClass } from './service-metrics.js';
+export { ExecutionRateLimiter, RATE_WINDOW_MS } from './execution-rate-limiter.js';
+export { DEFAULT_SSE_HEARTBEAT_MS } from './sse-stream.js';
+export type { Principal } from './principal.js';
+export * as apiSchemas from './api-schemas.js';
+export { createServiceLogger, redactUrl } from './service-logger.js';
+export type { ServiceLoggerOptions } from './service-logger.js';
