@@ -2,7 +2,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'web/dist/**', 'coverage/**', 'python/**', 'bench/**/*.js', 'bin/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'web/dist/**',
+      'coverage/**',
+      'python/**',
+      'bench/**/*.js',
+      'bin/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -18,7 +28,8 @@ export default tseslint.config(
         'error',
         {
           selector: "CallExpression[callee.object.name='JSON'][callee.property.name='parse']",
-          message: 'Parse untrusted JSON through a zod schema helper (src/kernel/frame-codec.ts or parseJson in src/errors), never bare.',
+          message:
+            'Parse untrusted JSON through a zod schema helper (src/kernel/frame-codec.ts or parseJson in src/errors), never bare.',
         },
       ],
     },
