@@ -15,6 +15,7 @@ import { PYTHON } from './lib/processes.js';
 import { renderReport } from './lib/report.js';
 import { runAcquire } from './sections/acquire.js';
 import { runGrowth } from './sections/growth.js';
+import { runHttp } from './sections/http.js';
 import { runOneShot } from './sections/one-shot.js';
 import { runRoundTrip } from './sections/roundtrip.js';
 import { runThroughput } from './sections/throughput.js';
@@ -25,6 +26,7 @@ const SECTIONS = [
   ['oneShot', runOneShot],
   ['growth', runGrowth],
   ['throughput', runThroughput],
+  ['http', runHttp],
 ];
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));

@@ -38,6 +38,12 @@ const FULL = {
   /** Seconds each executions-per-second loop runs. */
   loopSeconds: 5,
   loopSessions: 4,
+  /** HTTP `1+1` round trips per arm (fetch with keys, fetch without, node:http, in process). */
+  httpRoundtripSamples: 400,
+  /** Live sessions of the HTTP throughput loops, concurrent clients, and seconds per loop. */
+  httpSessions: 4,
+  httpClients: [4, 8],
+  httpLoopSeconds: 10,
 };
 
 const QUICK = {
@@ -60,6 +66,10 @@ const QUICK = {
   throughputConcurrency: [2, 4],
   loopSeconds: 1.5,
   loopSessions: 4,
+  httpRoundtripSamples: 150,
+  httpSessions: 4,
+  httpClients: [4, 8],
+  httpLoopSeconds: 1.5,
 };
 
 function envName(key) {

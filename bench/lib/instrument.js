@@ -6,8 +6,6 @@
  * Host and kernel timestamps are both CLOCK_MONOTONIC (`process.hrtime` and `time.monotonic_ns`;
  * bubblewrap does not unshare the time namespace), so they can be laid on one time line.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { KernelProcess } from '../../dist/kernel/index.js';
 import { KernelCgroup } from '../../dist/sandbox/index.js';
 import { WorkspaceManager } from '../../dist/session/index.js';
@@ -261,74 +259,6 @@ export function timeMethod(patches, label, target, name, sink) {
         } finally {
           sink.push(performance.now() - startedAt);
         }
-      },
-  );
-}
-
-/**
- * What-if (bench-only): the four per-execution cgroup counter accesses done with synchronous
- * `fs` calls on the same files instead of promise-based ones through the libuv thread pool.
- * Same files, same values, same semantics; only the I/O style differs.
- */
-export function syncCgroupCounters(patches) {
-  const readNumber = (path) => {
-    try {
-      const value = Number(readFileSync(path, 'utf8').trim());
-      return Number.isFinite(value) ? value : null;
-    } catch {
-      return null;
-    }
-  };
-  const proto = KernelCgroup.prototype;
-  patches.add(
-    'KernelCgroup.resetPeakMemory',
-    proto,
-    'resetPeakMemory',
-    () =>
-      async function resetPeakMemory() {
-        const memory = this.dirs.get('memory');
-        if (!memory) return;
-        try {
-          writeFileSync(
-            join(memory, this.mode === 'v2' ? 'memory.peak' : 'memory.max_usage_in_bytes'),
-            this.mode === 'v2' ? 'reset' : '0',
-          );
-        } catch {
-          // as the engine: ignored
-        }
-      },
-  );
-  patches.add(
-    'KernelCgroup.peakMemoryBytes',
-    proto,
-    'peakMemoryBytes',
-    () =>
-      async function peakMemoryBytes() {
-        const memory = this.dirs.get('memory');
-        if (!memory) return null;
-        return readNumber(join(memory, this.mode === 'v2' ? 'memory.peak' : 'memory.max_usage_in_bytes'));
-      },
-  );
-  patches.add(
-    'KernelCgroup.cpuUsageNs',
-    proto,
-    'cpuUsageNs',
-    () =>
-      async function cpuUsageNs() {
-        if (this.mode === 'v2') {
-          const cpu = this.dirs.get('cpu') ?? this.dirs.get('memory');
-          if (!cpu) return null;
-          try {
-            const line = readFileSync(join(cpu, 'cpu.stat'), 'utf8')
-              .split('\n')
-              .find((item) => item.startsWith('usage_usec '));
-            return line ? Number(line.split(' ')[1]) * 1000 : null;
-          } catch {
-            return null;
-          }
-        }
-        const cpuacct = this.dirs.get('cpuacct');
-        return cpuacct ? readNumber(join(cpuacct, 'cpuacct.usage')) : null;
       },
   );
 }

@@ -187,6 +187,31 @@ function summarySection(results) {
       '—',
     ]);
   }
+  if (results.sections.http) {
+    const h = results.sections.http;
+    const rt = h.roundtrip.fetchAuth;
+    rows.push([
+      '6. `1+1` over HTTP (`fetch`, keep-alive, API key)',
+      fm(rt.median),
+      fm(rt.p99),
+      "`session.execute`, same session, service's process",
+      fm(h.roundtrip.inProcess.median),
+      fr(ratio(h.roundtrip.inProcess.median, rt.median)),
+      targetText(rt.median, 3),
+    ]);
+    for (const row of h.throughput.http) {
+      const reference = h.throughput.inProcess.find((item) => item.callers === row.clients);
+      rows.push([
+        `6. executions/s over HTTP, ${row.clients} clients, ${row.sessions} sessions`,
+        formatRate(row.perSecond),
+        '—',
+        `in process, ${reference.callers} callers, same sessions`,
+        formatRate(reference.perSecond),
+        fr(ratio(row.perSecond, reference.perSecond)),
+        rateTargetText(row.perSecond, 1000),
+      ]);
+    }
+  }
   return [
     '## Summary',
     '',
@@ -223,14 +248,19 @@ function acquireSection(acquire) {
   const bareParts = acquire.coldBare.parts ?? {};
   const partRows = [
     [
-      'pool acquire: cgroup limits rewritten on the pooled kernel',
-      fm(acquire.pool.cgroupUpdate.median),
-      fm(acquire.pool.cgroupUpdate.p99),
-    ],
-    [
-      'pool acquire with that hook on (same operation)',
+      `pool acquire, the pool's own limits, hook on KernelCgroup.update (${acquire.pool.sameLimitUpdateCalls ?? 'n/a'} calls)`,
       fm(acquire.pool.traced.median),
       fm(acquire.pool.traced.p99),
+    ],
+    [
+      'pool acquire with a lower memory limit (cgroup limits rewritten on the pooled kernel)',
+      fm(acquire.pool.lowerLimit?.median ?? NaN),
+      fm(acquire.pool.lowerLimit?.p99 ?? NaN),
+    ],
+    [
+      '… of which KernelCgroup.update',
+      fm(acquire.pool.cgroupUpdate.median),
+      fm(acquire.pool.cgroupUpdate.p99),
     ],
     [
       'pool refill: from acquire until 2 kernels are ready again',
@@ -272,9 +302,10 @@ function acquireSection(acquire) {
     `A session from the warm pool takes ${fm(a.median)} median (p99 ${fm(a.p99)}, n ${a.n}); the target of`,
     `≤ 5 ms is ${a.median <= 5 ? 'met' : 'missed'}. The acquire does no process work: the kernel was started, its`,
     `preload imported and its workspace made before the call. What remains is option validation, the pool`,
-    `bookkeeping, Session construction and ${fm(acquire.pool.cgroupUpdate.median)} rewriting the kernel's cgroup limits`,
-    `(${pct(acquire.pool.cgroupUpdate.median, acquire.pool.traced.median)} of the traced acquire), done on every hit even when the requested limits equal`,
-    `the pool's. Behind each acquire the pool refills one kernel: ${fm(acquire.pool.refill.median)} until it is full again.`,
+    `bookkeeping and Session construction. The kernel's cgroup limits are no longer rewritten when the requested`,
+    `limits equal the pool's (KernelCgroup.update was called ${acquire.pool.sameLimitUpdateCalls ?? 'n/a'} times in ${acquire.pool.tracedAcquires ? acquire.pool.tracedAcquires / 2 : 'n/a'} such acquires);`,
+    `a session asking for a lower memory limit still gets a pooled kernel, and pays ${fm(acquire.pool.cgroupUpdate.median)} for the rewrite`,
+    `(${fm(acquire.pool.lowerLimit?.median ?? NaN)} for that acquire). Behind each acquire the pool refills one kernel: ${fm(acquire.pool.refill.median)} until it is full again.`,
     `A cold sandboxed start is ${fm(acquire.cold.start.median)} (${fr(ratio(acquire.cold.start.median, a.median))} the pooled acquire):`,
     `${fm(parts.kernelStart?.median ?? NaN)} in KernelProcess.start, ${fm(parts.workspaceCreate?.median ?? NaN)} creating the workspace`,
     volume ? `(a per-workspace ext4 loop volume: mkfs.ext4 + mount)` : `(a plain directory)`,
@@ -305,7 +336,6 @@ function acquireSection(acquire) {
 function roundTripSection(roundtrip) {
   const v = roundtrip.vivarium;
   const j = roundtrip.jupyter;
-  const w = roundtrip.whatIfSyncCgroup;
   const p = roundtrip.profile;
   const rows = [
     [
@@ -314,19 +344,6 @@ function roundTripSection(roundtrip) {
       v.hostCpuMsPerCall.toFixed(3),
     ],
     [...statRow("Jupyter `execute_interactive('1+1')`", j, null).slice(0, 4), '1.00×', '—'],
-    [
-      ...statRow('what-if: cgroup counters read synchronously (bench-only patch)', w.patched, null).slice(
-        0,
-        4,
-      ),
-      fr(ratio(j.median, w.patched.median)),
-      w.patched.hostCpuMsPerCall.toFixed(3),
-    ],
-    [
-      ...statRow('control: same session, engine code, alternating blocks', w.control, null).slice(0, 4),
-      fr(ratio(j.median, w.control.median)),
-      w.control.hostCpuMsPerCall.toFixed(3),
-    ],
   ];
   const segmentRows = p.segments.map((segment) => [
     segment.label,
@@ -335,34 +352,27 @@ function roundTripSection(roundtrip) {
     fm(segment.stats.p99),
   ]);
   segmentRows.push(['**whole round trip, profiled**', fm(p.total.median), fm(p.total.p90), fm(p.total.p99)]);
-  const cgroupBefore =
-    p.segments.find((segment) => segment.label.startsWith('host: cgroup counters before'))?.stats.median ??
-    NaN;
-  const cgroupAfter =
-    p.segments.find((segment) => segment.label.startsWith('host: cgroup counters after'))?.stats.median ??
-    NaN;
-  const cell =
-    p.segments.find((segment) => segment.label.startsWith('kernel: compile + run'))?.stats.median ?? NaN;
-  const cgroupSum = cgroupBefore + cgroupAfter;
+  const segment = (prefix) => p.segments.find((item) => item.label.startsWith(prefix))?.stats.median ?? NaN;
+  const cgroupSum = segment('host: cgroup counters before') + segment('host: cgroup counters after');
+  const cell = segment('kernel: compile + run');
+  const largest = [...p.segments].sort((a, b) => b.stats.median - a.stats.median)[0];
   const slowest = (v.slowest ?? []).map((item) => `#${item.index} ${fm(item.value)}`).join(', ');
   const text = [
     `\`1+1\` in a live session takes ${fm(v.median)} median (p99 ${fm(v.p99)}, n ${v.n}) against Jupyter's ${fm(j.median)}`,
     `(p99 ${fm(j.p99)}): ${fr(ratio(j.median, v.median))} faster; the ≤ 1 ms target is ${v.median <= 1 ? 'met' : 'missed'}${v.median <= 1 && v.median > 0.8 ? ', narrowly' : ''}.`,
     roundtrip.blockMedians
-      ? `Block medians were ${roundtrip.blockMedians.vivarium.map(fm).join(' and ')} (Jupyter ${roundtrip.blockMedians.jupyter.map(fm).join(' and ')}), and the same engine code in the what-if's control arm ${fm(w.control.median)}: differences of that size are run-to-run noise on this shared machine, so the target sits within the noise.`
+      ? `Block medians were ${roundtrip.blockMedians.vivarium.map(fm).join(' and ')} (Jupyter ${roundtrip.blockMedians.jupyter.map(fm).join(' and ')}).`
       : '',
     `The profile (${p.total.n} round trips, median ${fm(p.total.median)} with the hooks in) puts ${fm(p.hostSide.median)} in Node,`,
     `${fm(p.kernelSide.median)} in the kernel and ${fm(p.pipes.median)} in the two pipe hops (write, wake-up of the reader).`,
-    `The largest item is not Python: the host reads and writes the kernel's cgroup counters around every execution`,
-    `(reset peak memory, read CPU before; read CPU and peak memory after) with promise-based fs calls, four trips`,
-    `through libuv's thread pool: ${fm(cgroupBefore)} + ${fm(cgroupAfter)} = ${fm(cgroupSum)}, ${pct(cgroupSum, p.total.median)} of the profiled round trip.`,
-    `Doing the same reads synchronously (a what-if patch, same files and values) gives ${fm(w.patched.median)} against`,
-    `${fm(w.control.median)} for the engine's code in alternating blocks on the same session, and cuts host CPU per`,
-    `call from ${w.control.hostCpuMsPerCall.toFixed(3)} ms to ${w.patched.hostCpuMsPerCall.toFixed(3)} ms (process.cpuUsage, thread pool included).`,
+    `The cgroup counters around every execution (reset peak memory, read CPU before; read CPU and peak memory after)`,
+    `are now synchronous reads and writes of sysfs files: ${fm(cgroupSum)} together, ${pct(cgroupSum, p.total.median)} of the profiled round trip,`,
+    `no longer a trip through libuv's thread pool. Host CPU is ${v.hostCpuMsPerCall.toFixed(3)} ms per call (process.cpuUsage, all threads).`,
+    `The largest single segment is "${largest.label}" (${fm(largest.stats.median)})${largest.label.includes('→') ? ': a pipe write and the wake-up of the other side, not work' : ''}.`,
     `In the kernel, the cell itself (compile + eval of \`1+1\`) is ${fm(cell)}; the workspace snapshots before and after,`,
     `rusage and rlimit calls, result formatting and the frame writes make up the rest of its ${fm(p.kernelSide.median)}.`,
     `The tail is scheduling, not work: the slowest samples (${slowest}) are isolated, and in the profile the p99 of`,
-    `the pipe hops and of the thread hand-off is milliseconds while their medians are tens of microseconds, on a`,
+    `the pipe hops is milliseconds while their medians are tens of microseconds, on a`,
     `2-core machine shared with other jobs; Jupyter's p99 (${fm(j.p99)}) shows the same noise.`,
   ];
   return [
@@ -393,11 +403,6 @@ function oneShotSection(oneShot) {
     statRow('`vv.run(code)`, warm pool (refilled before each sample)', v, ref),
     statRow('fresh `python3 -c code` subprocess', oneShot.subprocess, ref),
     statRow('`python3 -c pass` (interpreter floor)', oneShot.pythonBare, ref),
-    statRow(
-      'what-if: cgroup removal polled every 1 ms (bench-only patch)',
-      oneShot.whatIfFastCgroupRemoval,
-      ref,
-    ),
   ];
   const partRows = [
     ['createSession (pool hit)', fm(b.acquire.median), fm(b.acquire.p99)],
@@ -407,36 +412,37 @@ function oneShotSection(oneShot) {
       fm(b.executeAgainPoolIdle.median),
       fm(b.executeAgainPoolIdle.p99),
     ],
-    ['session close', fm(b.close.median), fm(b.close.p99)],
     [
-      '… kernel close (shutdown frame → exit → cgroup removal)',
-      fm(c.kernelClose.median),
-      fm(c.kernelClose.p99),
+      'close() → kernel tree gone (SIGKILL, reaped): where `vv.run` returns',
+      fm(b.kernelGone.median),
+      fm(b.kernelGone.p99),
     ],
+    ['**one-shot as `vv.run` returns it, spelled out**', fm(b.returned.median), fm(b.returned.p99)],
     [
-      '… … of which cgroup removal (KernelCgroup.destroy)',
+      'background: close() until it resolves (the caller no longer waits)',
+      fm(b.close.median),
+      fm(b.close.p99),
+    ],
+    ['… kernel close (exit → cgroup removal)', fm(c.kernelClose.median), fm(c.kernelClose.p99)],
+    [
+      '… … of which cgroup removal (KernelCgroup.destroy, back-off from 1 ms)',
       fm(c.cgroupDestroy.median),
       fm(c.cgroupDestroy.p99),
     ],
     ['… workspace disposal', fm(c.workspaceDispose.median), fm(c.workspaceDispose.p99)],
-    ['**whole one-shot, spelled out**', fm(b.total.median), fm(b.total.p99)],
+    ['whole one-shot including the background teardown', fm(b.total.median), fm(b.total.p99)],
   ];
-  const teardown = b.close.median;
   const text = [
     `A one-shot through \`vv.run\` takes ${fm(v.median)} median (p99 ${fm(v.p99)}, n ${v.n}) against ${fm(oneShot.subprocess.median)}`,
     `for a fresh \`python3 -c\`: ${fr(ratio(oneShot.subprocess.median, v.median))} faster; the ≤ 50 ms target is ${v.median <= 50 ? 'met' : 'missed'}.`,
-    `The pool removes the start (${fm(b.acquire.median)} to get the session) and the import (pandas is preloaded),`,
-    `so the run is dominated by teardown: closing the session is ${fm(teardown)} of the ${fm(b.total.median)}`,
-    `(${pct(teardown, b.total.median)}), because \`vv.run\` returns only after the close. Kernel close is ${fm(c.kernelClose.median)}, and`,
-    `${fm(c.cgroupDestroy.median)} of it is KernelCgroup.destroy: it retries \`rmdir\` with a fixed 50 ms sleep, and the`,
-    `memory cgroup stays busy (EBUSY) for a few milliseconds after the kernel exits,`,
-    c.cgroupDestroy.median >= 45
-      ? `so nearly every close pays one full 50 ms step.`
-      : `so a close pays a 50 ms step whenever the first attempt fails.`,
-    `Polling every 1 ms instead (what-if) gives ${fm(oneShot.whatIfFastCgroupRemoval.median)} per one-shot.`,
-    `Workspace disposal is ${fm(c.workspaceDispose.median)}${c.workspaceDispose.median > 5 ? ' (unmount of the per-workspace loop volume and removal of its image)' : ''}.`,
-    `The cell itself is ${fm(b.executeAgainPoolIdle.median)} on an idle pool but ${fm(b.execute.median)} inside the one-shot, where it`,
-    `competes for the 2 cores with the pool refill that the acquire just started (spawn, workspace, preload imports).`,
+    `The pool removes the start (${fm(b.acquire.median)} to get the session) and the import (pandas is preloaded).`,
+    `\`vv.run\` now returns as soon as the kernel's process tree is gone (${fm(b.kernelGone.median)} after the cell: SIGKILL and reaping),`,
+    `so what the caller waits for is mostly the cell: ${fm(b.execute.median)} inside the one-shot, where it competes for the 2 cores`,
+    `with the pool refill that the acquire just started (spawn, workspace, preload imports), against ${fm(b.executeAgainPoolIdle.median)} on an idle pool.`,
+    `The teardown goes on in the background: close() resolves ${fm(b.close.median)} after the cell, of which kernel close is ${fm(c.kernelClose.median)}`,
+    `(${fm(c.cgroupDestroy.median)} removing its cgroup: \`rmdir\` answers EBUSY for a few ms after the last process exits, retried`,
+    `from 1 ms with back-off instead of the former fixed 50 ms step) and workspace disposal ${fm(c.workspaceDispose.median)}${c.workspaceDispose.median > 5 ? ' (unmount of the per-workspace loop volume and removal of its image)' : ''}.`,
+    `That work still costs CPU on a busy machine, but no longer latency.`,
   ];
   return [
     '## 3. One-shot `import pandas; print(pandas.__version__)`: vv.run vs `python3 -c`',
@@ -521,14 +527,15 @@ function growthSection(growth) {
     if (o) {
       const blockedShare = o.kernelBlockedWrite.median / o.kernelExecute.median;
       text.push(
-        `Profiled at ${sizeLabel(o.sizeBytes)} (wall ${fm(o.wall.median)}): the kernel's pump reads fd 1 in 64 KiB pieces and sends each as a`,
-        `JSON \`stream\` frame, ${Math.round(o.kernelSends.median)} frames; the kernel spent ${fm(o.kernelExecute.median)} in the execution, ${fm(o.kernelSend.median)} of it in frame sends,`,
-        `and ${fm(o.kernelBlockedWrite.median)} of those blocked in \`write\` on the pipe to the host (${pct(blockedShare, 1)} of the execution).`,
-        `Node read the frames in ${Math.round(o.hostChunks.median)} chunks and was busy only ${fm(o.hostBusy.median)} inside \`onData\` (frame decoding, JSON.parse,`,
-        `zod validation of each frame, appending to the execution), ${pct(o.hostBusy.median, o.wall.median)} of the wall time; kernel CPU was ${fm(o.kernelCpu.median)}.`,
+        `Profiled at ${sizeLabel(o.sizeBytes)} (wall ${fm(o.wall.median)}): fd 1 is now a 1 MiB pipe and the kernel's pump reads it in pieces of up to 1 MiB,`,
+        `each sent as a JSON \`stream\` frame: ${Math.round(o.kernelSends.median)} frames (about ${formatBytes(o.frameBytes.median / Math.max(1, o.kernelSends.median))} each).`,
+        `The kernel spent ${fm(o.kernelExecute.median)} in the execution, ${fm(o.kernelPump.median)} of it in the pump's reads and ${fm(o.kernelSend.median)} in frame sends`,
+        `(JSON encode + write), ${fm(o.kernelBlockedWrite.median)} of those blocked in \`write\` on the channel to the host (${pct(blockedShare, 1)} of the execution).`,
+        `Node read the frames in ${Math.round(o.hostChunks.median)} chunks (about ${formatBytes(o.frameBytes.median / Math.max(1, o.hostChunks.median))} each, libuv's read size) and was busy ${fm(o.hostBusy.median)} inside \`onData\``,
+        `(frame decoding, JSON.parse, zod validation of each frame, appending to the execution), ${pct(o.hostBusy.median, o.wall.median)} of the wall time; kernel CPU was ${fm(o.kernelCpu.median)}.`,
         o.hostBusy.median < 0.3 * o.wall.median
-          ? `So the host's processing is not the limit: the time is the kernel's pump (read 64 KiB, decode, JSON-encode, write) and the hand-off through a 64 KiB pipe, where each frame waits for a wake-up of Node's event loop${blockedShare > 0.3 ? ' (the blocked writes)' : ''}. Bigger frames or a bigger pipe buffer (F_SETPIPE_SZ) would cut the wake-ups.`
-          : `The host's per-chunk work on its one thread is a large part of the wall time: large output is bounded by it.`,
+          ? `So the host's processing is not the limit: the time is the kernel's side (pump reads, decode, JSON-encode, write)${blockedShare > 0.3 ? ' and the writes blocked until Node drains the channel' : ''}.`
+          : `Node's work on its one thread (decoding and parsing ${formatBytes(o.frameBytes.median)} of JSON frames) is a large part of the wall time, so large output is bounded by it as much as by the kernel's reads and encoding.`,
       );
     }
   }
@@ -649,7 +656,7 @@ function throughputSection(throughput, results) {
     `pool sized to the load. Executions in live sessions are another matter: ${formatRate(many.perSecond)} across ${many.sessions} sessions against`,
     `${formatRate(e.jupyterMany.perSecond)} for ${e.jupyterMany.sessions} Jupyter kernels, and ${formatRate(e.vivariumOne.perSecond)} against ${formatRate(e.jupyterOne.perSecond)} for one.`,
     `From 1 to ${many.sessions} sessions Vivarium goes from ${formatRate(e.vivariumOne.perSecond)} to ${formatRate(many.perSecond)}; ${limit}.`,
-    `Per execution that is ${fm(hostPerExecMs)} of host CPU (much of it the cgroup counter I/O of figure 2) and ${fm(kernelPerExecMs)} of kernel CPU.`,
+    `Per execution that is ${fm(hostPerExecMs)} of host CPU and ${fm(kernelPerExecMs)} of kernel CPU.`,
   ];
   return [
     '## 5. Throughput',
@@ -685,45 +692,283 @@ function throughputSection(throughput, results) {
   ].join('\n');
 }
 
+function rateTargetText(value, floor) {
+  if (!Number.isFinite(value)) return 'n/a';
+  return value >= floor
+    ? `met (≥ ${formatRate(floor)})`
+    : `missed: ${formatRate(value)} < ${formatRate(floor)} (${fr(floor / value)} short)`;
+}
+
+const SQL_LABELS = {
+  'select api_keys': 'key lookup (auth)',
+  'insert executions': 'execution row',
+  'insert sessions': 'session row (upsert)',
+  'insert audit': 'audit entry',
+  'update api_keys': 'key last-used stamp',
+};
+
+function httpSection(http, results) {
+  const r = http.roundtrip;
+  const t = http.throughput;
+  const ip = r.inProcess;
+  const part = (stats) => stats.parts;
+  const rtRow = (label, stats) => [
+    label,
+    stats.n,
+    fm(stats.median),
+    fm(stats.p99),
+    fr(ratio(stats.median, ip.median)),
+    part(stats) ? part(stats).serverCpuMs.toFixed(3) : stats.serverCpuMs.toFixed(3),
+    part(stats) ? part(stats).clientCpuMs.toFixed(3) : '—',
+    part(stats) ? `${fm(part(stats).sqliteMs)} (${part(stats).sqliteStatements.toFixed(0)})` : '—',
+    part(stats) ? fm(part(stats).engineMs) : '—',
+  ];
+  const rtRows = [
+    rtRow('HTTP, `fetch` (undici, keep-alive), API key', r.fetchAuth),
+    rtRow('HTTP, `fetch`, service with `noAuth`', r.fetchNoAuth),
+    rtRow('HTTP, `node:http` keep-alive Agent, API key', r.nodeHttpAuth),
+    rtRow("in process: `session.execute('1+1')`, same session, in the service's process", ip),
+  ];
+  const f = r.fetchAuth.parts;
+  const kinds = Object.entries(f.sqliteByKind).sort((a, b) => b[1] - a[1]);
+  const sqlText = kinds.map(([kind, ms]) => `${SQL_LABELS[kind] ?? kind} ${fm(ms)}`).join(', ');
+
+  const loadRow = (label, row, reference) => [
+    label,
+    formatRate(row.perSecond),
+    fm(row.latency.median),
+    fm(row.latency.p99),
+    reference ? fr(ratio(row.perSecond, reference.perSecond)) : '—',
+    `${Math.round(row.parts.serverCpuPercent)}%`,
+    `${Math.round(row.parts.serverLoopUtilization * 100)}%`,
+    row.parts.serverCpuMs.toFixed(3),
+    fm(row.parts.sqliteMs),
+    `${Math.round(row.clientCpuPercent)}% (${row.parts.clientCpuMs.toFixed(2)} ms)`,
+    `${Math.round(row.kernelCpuPercent)}%`,
+  ];
+  const inProcFor = (callers) => t.inProcess.find((row) => row.callers === callers);
+  const loadRows = [];
+  for (const row of t.http) {
+    const reference = inProcFor(row.clients);
+    loadRows.push(
+      loadRow(
+        `HTTP \`fetch\`, ${row.clients} clients over ${row.sessions} sessions, API key`,
+        row,
+        reference,
+      ),
+    );
+  }
+  const most = t.http.at(-1);
+  const mostRef = inProcFor(most.clients);
+  loadRows.push(loadRow(`HTTP \`node:http\`, ${t.nodeHttp.clients} clients, API key`, t.nodeHttp, mostRef));
+  loadRows.push(
+    loadRow(
+      `HTTP \`fetch\`, ${t.noAuth.clients} clients, \`noAuth\` service`,
+      t.noAuth,
+      inProcFor(t.noAuth.clients),
+    ),
+  );
+  loadRows.push(
+    loadRow(
+      `what-if: \`synchronous = NORMAL\` (bench-only), \`fetch\`, ${t.whatIfSyncNormal.clients} clients`,
+      t.whatIfSyncNormal,
+      inProcFor(t.whatIfSyncNormal.clients),
+    ),
+  );
+  for (const row of t.inProcess) {
+    loadRows.push([
+      `in process: ${row.callers} callers over ${row.sessions} sessions (\`session.execute\`)`,
+      formatRate(row.perSecond),
+      '—',
+      '—',
+      '1.00×',
+      `${Math.round(row.serverCpuPercent)}%`,
+      `${Math.round(row.serverLoopUtilization * 100)}%`,
+      row.serverCpuMs.toFixed(3),
+      '—',
+      '—',
+      `${Math.round(row.kernelCpuPercent)}%`,
+    ]);
+  }
+
+  const prof = t.profile;
+  const shown = prof.categories.filter((item) => item.msPerRequest >= 0.02).slice(0, 14);
+  const rest = prof.categories.filter((item) => !shown.includes(item));
+  const profRows = shown.map((item) => [item.name, fm(item.msPerRequest), pct(item.share, 1)]);
+  if (rest.length > 0) {
+    const restMs = rest.reduce((sum, item) => sum + item.msPerRequest, 0);
+    profRows.push([`${rest.length} others`, fm(restMs), pct(restMs, prof.busyMsPerRequest)]);
+  }
+  profRows.push(['**main thread busy, per request**', fm(prof.busyMsPerRequest), '100%']);
+
+  const cores = Number(results.machine.nproc) || 2;
+  const best = [...t.http, t.nodeHttp].sort((a, b) => b.perSecond - a.perSecond)[0];
+  const sqlite = prof.categories.find((item) => item.name.startsWith('SQLite'));
+  const writesToKernel = prof.categories
+    .filter((item) => item.name.startsWith('node stream_base_commons'))
+    .map((item) => {
+      const caller = item.name.replace('node stream_base_commons ← ', '');
+      const what =
+        { 'vivarium kernel': 'to the kernels', fastify: 'to the clients' }[caller] ?? `from ${caller}`;
+      return `${what} ${fm(item.msPerRequest)}`;
+    })
+    .join(', ');
+  const load = most;
+  const totalCpuPercent = load.parts.serverCpuPercent + load.clientCpuPercent + load.kernelCpuPercent;
+  const text = [
+    `Over loopback HTTP with \`fetch\` (the SDK's transport; one keep-alive connection, ${f.connections} new connections during the timed blocks)`,
+    `\`1+1\` takes ${fm(r.fetchAuth.median)} median (p99 ${fm(r.fetchAuth.p99)}, n ${r.fetchAuth.n}) against ${fm(ip.median)} for \`session.execute\` on the same session in`,
+    `the service's process: ${fr(ratio(r.fetchAuth.median, ip.median))} the in-process time, ${fm(r.fetchAuth.median - ip.median)} added by HTTP, the store and the client.`,
+    `The ≤ 3 ms target: ${targetText(r.fetchAuth.median, 3)}. Block medians: ${r.fetchAuth.blockMedians.map(fm).join(', ')}.`,
+    `Per request (means) the engine's part (\`Session.execute\` as the service calls it) is ${fm(f.engineMs)};`,
+    `the store runs ${f.sqliteStatements.toFixed(0)} SQLite statements on the main thread, ${fm(f.sqliteMs)} in all (${sqlText}): the three writes are separate`,
+    `transactions, each committed with an fsync of the WAL. The service burns ${f.serverCpuMs.toFixed(2)} ms of CPU per request against`,
+    `${ip.serverCpuMs.toFixed(2)} ms per in-process call, and the \`fetch\` client ${f.clientCpuMs.toFixed(2)} ms (\`node:http\`: ${r.nodeHttpAuth.parts.clientCpuMs.toFixed(2)} ms, round trip ${fm(r.nodeHttpAuth.median)}).`,
+    `Auth is cheap: without keys the round trip is ${fm(r.fetchNoAuth.median)} (the key check is a sha256 and one indexed select, ${fm(f.sqliteByKind['select api_keys'] ?? NaN)}).`,
+    `The rate limiter's check took ${(f.limiterMs * 1000).toFixed(0)} µs per request here.`,
+    `Under load the service's main thread is the bottleneck: with ${load.clients} \`fetch\` clients over ${load.sessions} sessions it serves`,
+    `${formatRate(load.perSecond)} with its event loop ${Math.round(load.parts.serverLoopUtilization * 100)}% busy, while the same ${load.clients} callers in process reach ${formatRate(mostRef.perSecond)}`,
+    `(${fr(ratio(load.perSecond, mostRef.perSecond))}). The target of ≥ 1000 executions/s on ${cores} cores is ${rateTargetText(best.perSecond, 1000)} at best (${best.client === 'nodeHttp' ? '`node:http` client' : '`fetch` client'}, ${best.clients} clients).`,
+    `CPU is not all used: service ${Math.round(load.parts.serverCpuPercent)}%, client ${Math.round(load.clientCpuPercent)}%, kernels ${Math.round(load.kernelCpuPercent)}% of a core (${Math.round(totalCpuPercent)}% of ${cores * 100}%), because the loop also`,
+    `sits in fsync: ${fm(load.parts.sqliteMs)} per request inside SQLite statements. The profile of the service's main thread under the same load`,
+    `(${formatRate(prof.perSecond)} with the profiler on) gives ${fm(prof.busyMsPerRequest)} of main-thread time per request: SQLite statements ${fm(sqlite?.msPerRequest ?? NaN)}`,
+    `(${pct(sqlite?.share ?? NaN, 1)}), then wall time inside pipe and socket writes (${writesToKernel}; the syscalls are cheap, so this is most likely`,
+    `the writer losing one of the 2 busy cores to the process it wakes), then zod, kysely, Fastify, logging and metrics at tens of µs each.`,
+    `With \`synchronous = NORMAL\` (what-if; one fsync per WAL checkpoint instead of per commit) SQLite drops to ${fm(t.whatIfSyncNormal.parts.sqliteMs)} per request and the`,
+    `service reaches ${formatRate(t.whatIfSyncNormal.perSecond)}; with the leaner \`node:http\` client ${formatRate(t.nodeHttp.perSecond)}.`,
+    `The limiter keeps every start of the last minute per key and filters the list on each request: ${Math.round(t.whatIfSyncNormal.parts.limiterWindowEntries)} entries by the`,
+    `end of this section cost ${(t.whatIfSyncNormal.parts.limiterMs * 1000).toFixed(0)} µs per check, linear in the key's rate.`,
+  ];
+  return [
+    '## 6. HTTP service: round trip and executions per second over loopback',
+    '',
+    'The service (`startService` on 127.0.0.1, port 0, default pool and preload, pino at level `info` into a',
+    'sink) runs in a **child process** of the bench (`bench/lib/http-service.js`), as `vivarium serve` would:',
+    'its CPU, event-loop use and bench-only hooks (time inside better-sqlite3 statements, the rate',
+    'limiter, `Session.execute`) are read there; the bench process is only the HTTP client. Two services',
+    'run side by side, one with an API key (limits raised so the rate limit never answers 429), one',
+    'with `noAuth`. Sessions are created over HTTP (`POST /v1/sessions`); executions are',
+    '`POST /v1/sessions/:id/executions` with `{"code": "1+1"}`, each answer checked (`status: ok`).',
+    '',
+    `Round trip: ${r.fetchAuth.n} sequential samples per row after warm-up, in 4 blocks per row with the rows`,
+    "rotating, so drift hits all of them. The in-process row runs in the service's process on the same",
+    'session. Per-request columns are means: service CPU (all threads), client CPU (this process),',
+    'time inside SQLite statements (count), and the engine part (`Session.execute`).',
+    '',
+    markdownTable(
+      [
+        'measurement',
+        'n',
+        'median',
+        'p99',
+        '× in process',
+        'service CPU ms/req',
+        'client CPU ms/req',
+        'SQLite ms/req',
+        'engine ms/req',
+      ],
+      rtRows,
+    ),
+    '',
+    `Executions per second: N clients each post \`1+1\` back to back for ${Math.round(most.elapsedMs / 1000)} s, client i on session`,
+    `i mod ${most.sessions} (so with 8 clients two requests queue per session); in process, the same number of callers`,
+    "runs `session.execute` on the same sessions inside the service's process. Latency is per request as the",
+    'client sees it. CPU columns are % of one core over the run; event loop is the service main thread’s',
+    'utilization (`performance.eventLoopUtilization`). Ratio: HTTP ÷ in process at the same concurrency.',
+    '',
+    markdownTable(
+      [
+        'load',
+        'executions/s',
+        'latency median',
+        'latency p99',
+        '÷ in process',
+        'service CPU',
+        'service event loop',
+        'service CPU ms/req',
+        'SQLite ms/req',
+        'client CPU (ms/req)',
+        'kernels CPU',
+      ],
+      loadRows,
+    ),
+    '',
+    `The service's main thread under ${prof.clients} \`fetch\` clients for ${prof.seconds} s with V8's sampling profiler on (250 µs; a`,
+    'separate run, the profiler slows it down): each sample is counted at its deepest frame that belongs',
+    "to a package, an engine module (`dist/<dir>`) or SQLite (the bench's statement wrapper); Node's own",
+    'modules are named with the first package or engine module above them. Idle samples are left out.',
+    '',
+    markdownTable(['where', 'ms/request', 'share of busy'], profRows),
+    '',
+    `**Where the time goes.** ${text.join(' ')}`,
+  ].join('\n');
+}
+
 function slowPathsSection(results) {
-  const { acquire, roundtrip, oneShot, growth } = results.sections;
+  const { acquire, roundtrip, oneShot, growth, http } = results.sections;
   const items = [];
+  const fixed = [];
+  if (http) {
+    const t = http.throughput;
+    const load = t.http.at(-1);
+    const sqliteShare = t.profile.categories.find((item) => item.name.startsWith('SQLite'))?.share ?? NaN;
+    const writes = Object.entries(load.parts.sqliteByKind)
+      .filter(([kind]) => !kind.startsWith('select'))
+      .map(([kind]) => `\`${kind}\``)
+      .join(', ');
+    items.push(
+      `**The store's writes block the service's event loop** (\`ExecutionService.record\`, src/server/execution-service.ts, and \`SessionDirectory.persist\`): ` +
+        `every HTTP execution runs ${load.parts.sqliteStatements.toFixed(0)} SQLite statements on the main thread (better-sqlite3 is synchronous), ${writes} each in its own transaction, ` +
+        `each commit an fsync of the WAL (\`synchronous = FULL\`): ${fm(load.parts.sqliteMs)} of main-thread time per execution at ${load.clients} clients, ${pct(sqliteShare, 1)} of the service's busy time in the profile. ` +
+        `With \`synchronous = NORMAL\` (bench-only what-if): ${formatRate(load.perSecond)} → ${formatRate(t.whatIfSyncNormal.perSecond)} at ${load.clients} clients. ` +
+        'Fix: write the execution, the session row and the audit entry in one transaction (one fsync instead of three), or `synchronous = NORMAL` in WAL mode (durable across a crash of the service, not of the machine), or move the store off the event loop (a worker thread).',
+    );
+    const serverCpu = load.parts.serverCpuMs;
+    const inProc = t.inProcess.find((row) => row.callers === load.clients) ?? t.inProcess.at(-1);
+    items.push(
+      `**The HTTP layer costs several times the engine's CPU per execution**: ${serverCpu.toFixed(2)} ms of service CPU per HTTP execution against ${inProc.serverCpuMs.toFixed(2)} ms per in-process call, ` +
+        `with the service's main thread ${Math.round(load.parts.serverLoopUtilization * 100)}% busy at ${formatRate(load.perSecond)}. ` +
+        `Besides the store: socket writes, zod validation of the body and of the Execution on the way out, kysely query building, two log lines and metrics per request (profile in figure 6). ` +
+        'Fix: the store first (above); then a cheaper response path (the Execution is validated by the engine already).',
+    );
+  }
   if (oneShot && oneShot.closeParts.cgroupDestroy.median > 20) {
     items.push(
-      `**Cgroup removal waits in 50 ms steps** (\`KernelCgroup.destroy\`, src/sandbox/cgroups.ts): ${fm(oneShot.closeParts.cgroupDestroy.median)} median per kernel close. ` +
-        `The first \`rmdir\` of the v1 memory cgroup fails with EBUSY for a few ms after the kernel exits, and the retry sleeps a fixed 50 ms. ` +
-        `Every session close pays it, and \`vv.run\` returns only after the close. Polling at 1 ms: one-shot ${fm(oneShot.vivarium.median)} → ${fm(oneShot.whatIfFastCgroupRemoval.median)}. ` +
-        'Fix: a short backoff (1, 2, 4 … ms), or remove the cgroup after `close()` resolves (it holds no process by then).',
+      `**Cgroup removal is still slow** (\`KernelCgroup.destroy\`, src/sandbox/cgroups.ts): ${fm(oneShot.closeParts.cgroupDestroy.median)} median per kernel close, ` +
+        'though `vv.run` no longer waits for it; `session.close()` does.',
+    );
+  } else if (oneShot) {
+    fixed.push(
+      `cgroup removal: ${fm(oneShot.closeParts.cgroupDestroy.median)} median per kernel close (back-off from 1 ms; was a 50 ms step), and \`vv.run\` no longer waits for the teardown (returns ${fm(oneShot.breakdown.kernelGone.median)} after the cell)`,
     );
   }
   if (roundtrip) {
-    const w = roundtrip.whatIfSyncCgroup;
-    const before =
-      roundtrip.profile.segments.find((s) => s.label.startsWith('host: cgroup counters before'))?.stats
-        .median ?? NaN;
-    const after =
-      roundtrip.profile.segments.find((s) => s.label.startsWith('host: cgroup counters after'))?.stats
-        .median ?? NaN;
-    items.push(
-      `**Per-execution cgroup counters go through the thread pool** (\`KernelProcess.beginExecution\` / \`completeReply\`, src/kernel/kernel-process.ts): ` +
-        `four promise-based fs operations per execution, ${fm(before + after)} of a ${fm(roundtrip.profile.total.median)} round trip. ` +
-        `Synchronous reads of the same sysfs files: round trip ${fm(w.control.median)} → ${fm(w.patched.median)}, host CPU ${w.control.hostCpuMsPerCall.toFixed(3)} → ${w.patched.hostCpuMsPerCall.toFixed(3)} ms per call. ` +
-        'Fix: read them synchronously (sysfs reads do not block), or keep the files open and `readSync` at offset 0; and skip the peak-memory reset when nothing will read it.',
+    const seg = (prefix) =>
+      roundtrip.profile.segments.find((item) => item.label.startsWith(prefix))?.stats.median ?? NaN;
+    fixed.push(
+      `per-execution cgroup counters: synchronous sysfs reads, ${fm(seg('host: cgroup counters before') + seg('host: cgroup counters after'))} per round trip (were four trips through the thread pool)`,
     );
   }
   if (acquire) {
-    items.push(
-      `**Every pool hit rewrites the kernel's cgroup limits** (\`KernelPool.acquire\` → \`KernelCgroup.update\`): ${fm(acquire.pool.cgroupUpdate.median)} of a ${fm(acquire.pool.traced.median)} acquire, ` +
-        "about eight file operations in v1, even when the requested limits equal the pool's. Fix: skip when unchanged.",
-    );
+    if ((acquire.pool.sameLimitUpdateCalls ?? 1) === 0)
+      fixed.push(
+        `pool hits with the pool's own limits rewrite no cgroup limits (0 \`KernelCgroup.update\` calls); a lower limit costs ${fm(acquire.pool.cgroupUpdate.median)}`,
+      );
     const parts = acquire.cold.parts ?? {};
     if (acquire.cold.workspaceVolume && parts.workspaceCreate && parts.workspaceDispose) {
       items.push(
         `**Workspace volumes add work at both ends** (src/session/workspace-volume.ts): creating one (mkfs.ext4 + loop mount) takes ${fm(parts.workspaceCreate.median)} of a cold start, ` +
-          `disposing it (umount + image removal) ${fm(parts.workspaceDispose.median)} of every close${oneShot ? ` (${fm(oneShot.closeParts.workspaceDispose.median)} in the one-shot)` : ''}. ` +
-          'Pooled kernels hide the creation; nothing hides the disposal. Fix: dispose after `close()`/`vv.run` resolve, or recycle formatted images.',
+          `disposing it (umount + image removal) ${fm(parts.workspaceDispose.median)} of every close${oneShot ? ` (${fm(oneShot.closeParts.workspaceDispose.median)} in the one-shot's background teardown)` : ''}. ` +
+          'Pooled kernels hide the creation and `vv.run` now leaves the disposal to the background, but `session.close()` (and `DELETE /v1/sessions/:id`) still waits for it. ' +
+          'Fix: resolve close() once the session is unlisted and its kernel gone, or recycle formatted images.',
       );
     }
+  }
+  if (growth?.outputProfile) {
+    const o = growth.outputProfile;
+    fixed.push(
+      `large output: ${Math.round(o.kernelSends.median)} frames for ${sizeLabel(o.sizeBytes)} with the 1 MiB stdout pipe (Node then reads them in ${Math.round(o.hostChunks.median)} chunks)`,
+    );
   }
   if (results.sections.throughput) {
     const worst = results.sections.throughput.oneShot.at(-1);
@@ -761,7 +1006,15 @@ function slowPathsSection(results) {
         '.',
     );
   }
-  return ['## Slow paths found', '', ...items.map((item) => `- ${item}`)].join('\n');
+  const lines = ['## Slow paths found', '', ...items.map((item) => `- ${item}`)];
+  if (fixed.length > 0)
+    lines.push(
+      '',
+      'Slow paths of earlier runs that this run shows fixed:',
+      '',
+      ...fixed.map((item) => `- ${item}`),
+    );
+  return lines.join('\n');
 }
 
 function methodSection(results) {
@@ -782,12 +1035,16 @@ function methodSection(results) {
     '  `src/` and `python/` are not modified.',
     `- Sample counts of this run: acquire ${c.acquireSamples}, cold ${c.coldSamples} (+ ${c.coldBareSamples} bare), Jupyter start ${c.jupyterStartSamples}, round trip ${c.roundtripSamples},`,
     `  profile ${c.profileSamples}, one-shot ${c.oneShotSamples}, subprocess ${c.subprocessSamples}, output ${c.outputSamples.join('/')}, live sessions ${c.liveSessionCounts.join('/')}`,
-    `  (${c.liveSessionRoundtrips} round trips each), throughput ${c.throughputRuns} runs, loops ${c.loopSeconds} s.`,
+    `  (${c.liveSessionRoundtrips} round trips each), throughput ${c.throughputRuns} runs, loops ${c.loopSeconds} s, HTTP round trips`,
+    `  ${c.httpRoundtripSamples} per row, HTTP loads ${c.httpClients.join('/')} clients over ${c.httpSessions} sessions for ${c.httpLoopSeconds} s each.`,
+    '- Figure 6 runs the HTTP service in a child process (`bench/lib/http-service.js`, driven over IPC);',
+    '  every other figure runs the engine in the bench process.',
     '- `BENCH_QUICK=1 npm run bench` is a smoke run of about a minute (written to the temp directory, not',
     '  here); every count can be set with its variable, e.g. `BENCH_ROUNDTRIP_SAMPLES=1000`,',
     '  `BENCH_LIVE_SESSION_COUNTS=1,5,10`; `BENCH_ONLY=acquire,roundtrip` runs some figures;',
     '  `BENCH_OUTPUT` / `BENCH_JSON` choose where the markdown and the raw JSON go;',
-    '  `BENCH_LIVE_SESSION_PRELOAD=none` creates the live sessions with preload [].',
+    '  `BENCH_LIVE_SESSION_PRELOAD=none` creates the live sessions with preload [];',
+    '  `BENCH_ONLY=http` runs figure 6 alone (`BENCH_HTTP_LOOP_SECONDS`, `BENCH_HTTP_CLIENTS=4,8`, …).',
   ].join('\n');
 }
 
@@ -810,6 +1067,7 @@ export function renderReport(results) {
   if (oneShot) parts.push('', oneShotSection(oneShot));
   if (growth) parts.push('', growthSection(growth));
   if (throughput) parts.push('', throughputSection(throughput, results));
+  if (results.sections.http) parts.push('', httpSection(results.sections.http, results));
   parts.push('', slowPathsSection(results), '', methodSection(results), '');
   return parts.join('\n');
 }

@@ -38,30 +38,51 @@ async function poolAcquire(config, log) {
       }
     }
     const stats = vv.poolStats();
-    // Where an acquire goes: the cgroup limits written to the pooled kernel (bench-only hook).
+    // Where an acquire goes: cgroup limits written to the pooled kernel (bench-only hook). With the
+    // pool's own limits nothing should be written; with a lower memory limit the hit rewrites them.
     const patches = new Patches();
+    const sameUpdateMs = [];
     const updateMs = [];
     const tracedMs = [];
-    timeMethod(patches, 'KernelCgroup.update', KernelCgroup.prototype, 'update', updateMs);
+    const lowerMs = [];
+    const sink = { push: (value) => current.push(value) };
+    let current = sameUpdateMs;
+    timeMethod(patches, 'KernelCgroup.update', KernelCgroup.prototype, 'update', sink);
+    const traced = Math.min(10, config.acquireSamples);
+    const hitsBefore = vv.poolStats().hits;
     try {
-      for (let index = 0; index < Math.min(10, config.acquireSamples); index += 1) {
+      for (let index = 0; index < traced; index += 1) {
         await waitForPool(vv);
         const startedAt = performance.now();
         const session = await vv.createSession();
         tracedMs.push(performance.now() - startedAt);
         await session.close();
       }
+      current = updateMs;
+      const lower = Math.max(256, Math.floor(vv.config?.limits?.memoryLimitMb ?? 2048) / 2);
+      for (let index = 0; index < traced; index += 1) {
+        await waitForPool(vv);
+        const startedAt = performance.now();
+        const session = await vv.createSession({ limits: { memoryLimitMb: lower } });
+        lowerMs.push(performance.now() - startedAt);
+        await session.close();
+      }
     } finally {
       patches.restore();
     }
+    const tracedHits = vv.poolStats().hits - hitsBefore;
     await waitForPool(vv);
     return {
       samples,
       closeMs,
       refillMs,
       poolStats: stats,
+      sameLimitUpdateCalls: sameUpdateMs.length,
       cgroupUpdateMs: updateMs,
       tracedMs,
+      lowerLimitMs: lowerMs,
+      tracedHits,
+      tracedAcquires: 2 * traced,
       hookMissing: patches.missing,
     };
   } finally {
@@ -179,7 +200,11 @@ export async function runAcquire(config, log) {
       refill: summarize(pool.refillMs),
       poolStats: pool.poolStats,
       cgroupUpdate: summarize(pool.cgroupUpdateMs),
+      sameLimitUpdateCalls: pool.sameLimitUpdateCalls,
       traced: summarize(pool.tracedMs),
+      lowerLimit: summarize(pool.lowerLimitMs),
+      tracedHits: pool.tracedHits,
+      tracedAcquires: pool.tracedAcquires,
       hookMissing: pool.hookMissing,
     },
     cold: {

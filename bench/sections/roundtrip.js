@@ -9,8 +9,6 @@ import {
   KERNEL_PROFILE_SETUP,
   nsToMs,
   nowNs,
-  Patches,
-  syncCgroupCounters,
 } from '../lib/instrument.js';
 import { jupyterBaseline } from '../lib/processes.js';
 import { summarize } from '../lib/stats.js';
@@ -154,10 +152,8 @@ export async function runRoundTrip(config, log) {
   let vivarium;
   let profile;
   let tail;
-  let whatIf;
   let blockMedians;
   let jupyter;
-  let whatIfControl;
   try {
     const { vv } = engine;
     await waitForPool(vv);
@@ -201,46 +197,6 @@ export async function runRoundTrip(config, log) {
       .sort((a, b) => a.index - b.index);
     await session.close();
     await waitForPool(vv);
-    log('roundtrip: what-if synchronous cgroup counters');
-    {
-      // Alternating blocks on one session, so load drift on a shared machine hits both arms.
-      const probe = await vv.createSession();
-      const arms = { patched: { samples: [], cpuMs: 0 }, control: { samples: [], cpuMs: 0 } };
-      const missing = [];
-      try {
-        await waitForPool(vv);
-        await timeExecutions(probe, '1+1', config.roundtripWarmup);
-        const blocks = 4;
-        const perBlock = Math.ceil(config.roundtripSamples / blocks);
-        for (let block = 0; block < blocks; block += 1) {
-          for (const arm of ['patched', 'control']) {
-            const patches = new Patches();
-            if (arm === 'patched') syncCgroupCounters(patches);
-            try {
-              await timeExecutions(probe, '1+1', 10);
-              const timed = await timeExecutions(probe, '1+1', perBlock);
-              arms[arm].samples.push(...timed.samples);
-              arms[arm].cpuMs += timed.hostCpuMsPerCall * perBlock;
-            } finally {
-              missing.push(...patches.missing);
-              patches.restore();
-            }
-          }
-        }
-      } finally {
-        await probe.close();
-      }
-      whatIf = {
-        samples: arms.patched.samples,
-        hostCpuMsPerCall: arms.patched.cpuMs / arms.patched.samples.length,
-        hookMissing: [...new Set(missing)],
-      };
-      whatIfControl = {
-        samples: arms.control.samples,
-        hostCpuMsPerCall: arms.control.cpuMs / arms.control.samples.length,
-      };
-    }
-    await waitForPool(vv);
     log('roundtrip: profile');
     profile = await profileRoundTrip(vv, config.profileSamples);
     await waitForPool(vv);
@@ -252,13 +208,5 @@ export async function runRoundTrip(config, log) {
     blockMedians,
     jupyter: summarize(jupyter.samplesMs),
     profile,
-    whatIfSyncCgroup: {
-      patched: {
-        ...summarize(whatIf.samples),
-        hostCpuMsPerCall: whatIf.hostCpuMsPerCall,
-        hookMissing: whatIf.hookMissing,
-      },
-      control: { ...summarize(whatIfControl.samples), hostCpuMsPerCall: whatIfControl.hostCpuMsPerCall },
-    },
   };
 }
