@@ -6,3 +6,10 @@ export { kernelMessageSchema, variableSchema, fileChangeSchema } from './kernel-
 export type { KernelMessage, VariableSummary, FileChange } from './kernel-messages.js';
 export { EXECUTION_STATUSES } from './execution.js';
 export type * from './execution.js';
+export {
+  executionSchema,
+  executionStatusSchema,
+  executionErrorSchema,
+  outputSchema,
+  mimeBundleSchema,
+} from './execution-schema.js';

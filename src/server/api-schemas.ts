@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { executionSchema, variableSchema } from '../kernel/index.js';
 import { MAX_TIMER_MS } from '../config/index.js';
 
 /*
@@ -118,73 +119,7 @@ export const listSessionsQuerySchema = z
   })
   .strict();
 
-const mimeBundleSchema = z.record(z.string(), z.unknown());
-const metadataSchema = z.record(z.string(), z.unknown());
-
-const errorInfoFields = {
-  ename: z.string(),
-  evalue: z.string(),
-  traceback: z.array(z.string()),
-  line: z.number().int().nullable().optional(),
-  column: z.number().int().nullable().optional(),
-};
-
-export const outputSchema = z
-  .discriminatedUnion('output_type', [
-    z.object({ output_type: z.literal('stream'), name: z.enum(['stdout', 'stderr']), text: z.string() }),
-    z.object({
-      output_type: z.literal('display_data'),
-      data: mimeBundleSchema,
-      metadata: metadataSchema,
-      transient: z.object({ display_id: z.string().optional() }).optional(),
-    }),
-    z.object({
-      output_type: z.literal('execute_result'),
-      execution_count: z.number().int(),
-      data: mimeBundleSchema,
-      metadata: metadataSchema,
-    }),
-    z.object({ output_type: z.literal('error'), ...errorInfoFields }),
-  ])
-  .meta({ id: 'Output' });
-
-export const executionStatusSchema = z.enum([
-  'ok',
-  'error',
-  'timeout',
-  'interrupted',
-  'memory_exceeded',
-  'killed',
-]);
-
-/** The Execution (DESIGN.md): the same shape as the library and `--json`. */
-export const executionSchema = z
-  .object({
-    id: z.string(),
-    sessionId: z.string(),
-    executionCount: z.number().int(),
-    status: executionStatusSchema,
-    outputs: z.array(outputSchema),
-    stdout: z.string(),
-    stderr: z.string(),
-    truncated: z.object({ output: z.boolean(), display: z.boolean(), files: z.boolean() }),
-    result: mimeBundleSchema.nullable(),
-    error: z.object(errorInfoFields).nullable(),
-    durationMs: z.number(),
-    cpuMs: z.number(),
-    peakMemoryBytes: z.number(),
-    files: z.array(
-      z.object({
-        path: z.string(),
-        sizeBytes: z.number().int(),
-        change: z.enum(['created', 'modified', 'deleted']),
-      }),
-    ),
-    startedAt: isoTime,
-    reason: z.string().nullable(),
-    namespaceReset: z.boolean(),
-  })
-  .meta({ id: 'Execution' });
+export { executionSchema, executionStatusSchema, outputSchema } from '../kernel/index.js';
 
 const codeSchema = z.string().describe('Python source of the cell');
 
@@ -223,23 +158,7 @@ export const interruptResponseSchema = z.object({
   session: sessionViewSchema,
 });
 
-export const variablesResponseSchema = z.object({
-  variables: z.array(
-    z
-      .object({
-        name: z.string(),
-        type: z.string(),
-        summary: z.string(),
-        length: z.number().int().optional(),
-        shape: z.array(z.number().int()).optional(),
-        dtype: z.string().optional(),
-        columns: z.array(z.string()).optional(),
-        dtypes: z.record(z.string(), z.string()).optional(),
-        keys: z.array(z.string()).optional(),
-      })
-      .loose(),
-  ),
-});
+export const variablesResponseSchema = z.object({ variables: z.array(variableSchema) });
 
 export const historyQuerySchema = z
   .object({

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { executionSchema } from '../kernel/index.js';
 import { limitsSchema } from '../config/index.js';
 import { VivariumError } from '../errors/index.js';
 
@@ -71,72 +72,7 @@ export const storedSessionSchema = z
   })
   .strict();
 
-const mimeBundleSchema = z.record(z.string(), z.unknown());
-const metadataSchema = z.record(z.string(), z.unknown());
-
-const errorInfoFields = {
-  ename: z.string(),
-  evalue: z.string(),
-  traceback: z.array(z.string()),
-  line: z.number().int().nullable().optional(),
-  column: z.number().int().nullable().optional(),
-};
-
-export const outputSchema = z.discriminatedUnion('output_type', [
-  z
-    .object({ output_type: z.literal('stream'), name: z.enum(['stdout', 'stderr']), text: z.string() })
-    .loose(),
-  z
-    .object({
-      output_type: z.literal('display_data'),
-      data: mimeBundleSchema,
-      metadata: metadataSchema.default({}),
-      transient: z.object({ display_id: z.string().optional() }).loose().optional(),
-    })
-    .loose(),
-  z
-    .object({
-      output_type: z.literal('execute_result'),
-      execution_count: z.number().int(),
-      data: mimeBundleSchema,
-      metadata: metadataSchema.default({}),
-    })
-    .loose(),
-  z.object({ output_type: z.literal('error'), ...errorInfoFields }).loose(),
-]);
-
-export const executionSchema = z
-  .object({
-    id: storedIdSchema,
-    sessionId: storedIdSchema,
-    executionCount: z.number().int().nonnegative(),
-    status: z.enum(['ok', 'error', 'timeout', 'interrupted', 'memory_exceeded', 'killed']),
-    outputs: z.array(outputSchema),
-    stdout: z.string(),
-    stderr: z.string(),
-    truncated: z
-      .object({ output: z.boolean(), display: z.boolean(), files: z.boolean() })
-      .loose()
-      .default({ output: false, display: false, files: false }),
-    result: mimeBundleSchema.nullable(),
-    error: z.object(errorInfoFields).loose().nullable(),
-    durationMs: z.number().nonnegative(),
-    cpuMs: z.number().nonnegative(),
-    peakMemoryBytes: z.number().nonnegative(),
-    files: z.array(
-      z
-        .object({
-          path: z.string(),
-          sizeBytes: z.number().int().nonnegative(),
-          change: z.enum(['created', 'modified', 'deleted']),
-        })
-        .loose(),
-    ),
-    startedAt: z.string(),
-    reason: z.string().nullable().default(null),
-    namespaceReset: z.boolean().default(false),
-  })
-  .loose();
+export { executionSchema, outputSchema } from '../kernel/index.js';
 
 export const storedExecutionSchema = z
   .object({
