@@ -10,6 +10,7 @@
  *   { cmd: 'mark' }                       → counters now (CPU, event-loop use, hook totals)
  *   { cmd: 'profileStart', intervalUs } / { cmd: 'profileStop' } → main-thread ms by category
  *   { cmd: 'setSynchronous', mode }       → what-if: the store's `synchronous` pragma (FULL, NORMAL)
+ *   { cmd: 'commitProbe', count }         → ms of bare fsync'd SQLite commits on the same disk
  *   { cmd: 'stop' }                       → the service stopped, data directory removed; exits
  *
  * Bench-only hooks (measurement only, nothing in `src/` changes): synchronous time inside
@@ -26,6 +27,7 @@ import { loadConfig } from '../../dist/config/index.js';
 import { createServiceLogger, ExecutionRateLimiter, startService } from '../../dist/server/index.js';
 import { Session } from '../../dist/session/index.js';
 
+let probing = false;
 const totals = {
   sqliteMs: 0,
   sqliteStatements: 0,
@@ -58,9 +60,9 @@ function statementKind(source) {
       try {
         return original.apply(this, args);
       } finally {
-        const ms = performance.now() - startedAt;
+        const ms = probing ? 0 : performance.now() - startedAt;
         totals.sqliteMs += ms;
-        totals.sqliteStatements += 1;
+        if (!probing) totals.sqliteStatements += 1;
         const kind = statementKind(this.source);
         totals.sqliteByKind[kind] = (totals.sqliteByKind[kind] ?? 0) + ms;
       }
@@ -273,6 +275,32 @@ async function profileStop() {
   return { categoriesMs: categorize(profile), after: mark() };
 }
 
+/**
+ * A bare SQLite commit on the store's file system, as the store makes them (WAL,
+ * `synchronous = FULL`): what one fsync'd transaction costs on this disk right now.
+ */
+async function commitProbe({ count }) {
+  // The probe's statements are not the service's: the statement hook skips them.
+  probing = true;
+  const database = new Database(join(dataDir, 'bench-commit-probe.sqlite'));
+  try {
+    database.pragma('journal_mode = WAL');
+    database.pragma('synchronous = FULL');
+    database.exec('create table if not exists probe (value text)');
+    const insert = database.prepare('insert into probe (value) values (?)');
+    const samples = [];
+    for (let index = 0; index < count; index += 1) {
+      const startedAt = performance.now();
+      insert.run('x'.repeat(512));
+      samples.push(performance.now() - startedAt);
+    }
+    return samples;
+  } finally {
+    database.close();
+    probing = false;
+  }
+}
+
 async function stop() {
   try {
     await service?.stop();
@@ -289,6 +317,7 @@ const handlers = {
   mark: async () => mark(),
   profileStart,
   profileStop,
+  commitProbe,
   // What-if (bench-only): the store's `synchronous` pragma; the service sets FULL.
   setSynchronous: async ({ mode }) => {
     service.store.database.pragma(`synchronous = ${mode === 'NORMAL' ? 'NORMAL' : 'FULL'}`);

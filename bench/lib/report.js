@@ -529,8 +529,8 @@ function growthSection(growth) {
       text.push(
         `Profiled at ${sizeLabel(o.sizeBytes)} (wall ${fm(o.wall.median)}): fd 1 is now a 1 MiB pipe and the kernel's pump reads it in pieces of up to 1 MiB,`,
         `each sent as a JSON \`stream\` frame: ${Math.round(o.kernelSends.median)} frames (about ${formatBytes(o.frameBytes.median / Math.max(1, o.kernelSends.median))} each).`,
-        `The kernel spent ${fm(o.kernelExecute.median)} in the execution, ${fm(o.kernelPump.median)} of it in the pump's reads and ${fm(o.kernelSend.median)} in frame sends`,
-        `(JSON encode + write), ${fm(o.kernelBlockedWrite.median)} of those blocked in \`write\` on the channel to the host (${pct(blockedShare, 1)} of the execution).`,
+        `The kernel spent ${fm(o.kernelExecute.median)} in the execution, ${fm(o.kernelPump.median)} of it in the pump (reads of fd 1 and the frames it sends),`,
+        `${fm(o.kernelSend.median)} in frame sends (JSON encode + write) and ${fm(o.kernelBlockedWrite.median)} of those blocked in \`write\` on the channel to the host (${pct(blockedShare, 1)} of the execution).`,
         `Node read the frames in ${Math.round(o.hostChunks.median)} chunks (about ${formatBytes(o.frameBytes.median / Math.max(1, o.hostChunks.median))} each, libuv's read size) and was busy ${fm(o.hostBusy.median)} inside \`onData\``,
         `(frame decoding, JSON.parse, zod validation of each frame, appending to the execution), ${pct(o.hostBusy.median, o.wall.median)} of the wall time; kernel CPU was ${fm(o.kernelCpu.median)}.`,
         o.hostBusy.median < 0.3 * o.wall.median
@@ -699,6 +699,14 @@ function rateTargetText(value, floor) {
     : `missed: ${formatRate(value)} < ${formatRate(floor)} (${fr(floor / value)} short)`;
 }
 
+const PROFILE_LABELS = {
+  zod: 'zod (request and response schemas)',
+  kysely: 'kysely (query building)',
+  'better-sqlite3': 'better-sqlite3 (JS side)',
+  'node fs ← vivarium sandbox': 'cgroup counter reads (sync sysfs I/O)',
+  'vivarium store': 'the store module',
+};
+
 const SQL_LABELS = {
   'select api_keys': 'key lookup (auth)',
   'insert executions': 'execution row',
@@ -730,7 +738,9 @@ function httpSection(http, results) {
     rtRow("in process: `session.execute('1+1')`, same session, in the service's process", ip),
   ];
   const f = r.fetchAuth.parts;
-  const kinds = Object.entries(f.sqliteByKind).sort((a, b) => b[1] - a[1]);
+  const kinds = Object.entries(f.sqliteByKind)
+    .filter(([, ms]) => ms >= 0.0005)
+    .sort((a, b) => b[1] - a[1]);
   const sqlText = kinds.map(([kind, ms]) => `${SQL_LABELS[kind] ?? kind} ${fm(ms)}`).join(', ');
 
   const loadRow = (label, row, reference) => [
@@ -805,13 +815,24 @@ function httpSection(http, results) {
   const best = [...t.http, t.nodeHttp].sort((a, b) => b.perSecond - a.perSecond)[0];
   const sqlite = prof.categories.find((item) => item.name.startsWith('SQLite'));
   const writesToKernel = prof.categories
-    .filter((item) => item.name.startsWith('node stream_base_commons'))
+    .filter((item) => item.name.startsWith('node stream_base_commons') && item.msPerRequest >= 0.01)
     .map((item) => {
       const caller = item.name.replace('node stream_base_commons ← ', '');
       const what =
         { 'vivarium kernel': 'to the kernels', fastify: 'to the clients' }[caller] ?? `from ${caller}`;
       return `${what} ${fm(item.msPerRequest)}`;
     })
+    .join(', ');
+  const others = prof.categories
+    .filter(
+      (item) =>
+        !item.name.startsWith('SQLite') &&
+        !item.name.startsWith('node stream_base_commons') &&
+        !item.name.startsWith('V8') &&
+        !item.name.includes('unattributed'),
+    )
+    .slice(0, 6)
+    .map((item) => `${PROFILE_LABELS[item.name] ?? item.name} ${fm(item.msPerRequest)}`)
     .join(', ');
   const load = most;
   const totalCpuPercent = load.parts.serverCpuPercent + load.clientCpuPercent + load.kernelCpuPercent;
@@ -822,18 +843,21 @@ function httpSection(http, results) {
     `The ≤ 3 ms target: ${targetText(r.fetchAuth.median, 3)}. Block medians: ${r.fetchAuth.blockMedians.map(fm).join(', ')}.`,
     `Per request (means) the engine's part (\`Session.execute\` as the service calls it) is ${fm(f.engineMs)};`,
     `the store runs ${f.sqliteStatements.toFixed(0)} SQLite statements on the main thread, ${fm(f.sqliteMs)} in all (${sqlText}): the three writes are separate`,
-    `transactions, each committed with an fsync of the WAL. The service burns ${f.serverCpuMs.toFixed(2)} ms of CPU per request against`,
+    `transactions, each committed with an fsync of the WAL${http.commitProbe ? ` (a bare commit of one row on the same disk took ${fm(http.commitProbe.before.median)} median, p99 ${fm(http.commitProbe.before.p99)}, before the round trips and ${fm(http.commitProbe.after.median)}, p99 ${fm(http.commitProbe.after.p99)}, after the loads: the disk is shared with other work, and these figures move with it)` : ''}.`,
+    `The service burns ${f.serverCpuMs.toFixed(2)} ms of CPU per request against`,
     `${ip.serverCpuMs.toFixed(2)} ms per in-process call, and the \`fetch\` client ${f.clientCpuMs.toFixed(2)} ms (\`node:http\`: ${r.nodeHttpAuth.parts.clientCpuMs.toFixed(2)} ms, round trip ${fm(r.nodeHttpAuth.median)}).`,
     `Auth is cheap: without keys the round trip is ${fm(r.fetchNoAuth.median)} (the key check is a sha256 and one indexed select, ${fm(f.sqliteByKind['select api_keys'] ?? NaN)}).`,
     `The rate limiter's check took ${(f.limiterMs * 1000).toFixed(0)} µs per request here.`,
-    `Under load the service's main thread is the bottleneck: with ${load.clients} \`fetch\` clients over ${load.sessions} sessions it serves`,
+    `Under load ${load.parts.serverLoopUtilization > 0.9 ? "the service's main thread is the bottleneck" : "the service's main thread is not saturated"}: with ${load.clients} \`fetch\` clients over ${load.sessions} sessions it serves`,
     `${formatRate(load.perSecond)} with its event loop ${Math.round(load.parts.serverLoopUtilization * 100)}% busy, while the same ${load.clients} callers in process reach ${formatRate(mostRef.perSecond)}`,
     `(${fr(ratio(load.perSecond, mostRef.perSecond))}). The target of ≥ 1000 executions/s on ${cores} cores is ${rateTargetText(best.perSecond, 1000)} at best (${best.client === 'nodeHttp' ? '`node:http` client' : '`fetch` client'}, ${best.clients} clients).`,
-    `CPU is not all used: service ${Math.round(load.parts.serverCpuPercent)}%, client ${Math.round(load.clientCpuPercent)}%, kernels ${Math.round(load.kernelCpuPercent)}% of a core (${Math.round(totalCpuPercent)}% of ${cores * 100}%), because the loop also`,
-    `sits in fsync: ${fm(load.parts.sqliteMs)} per request inside SQLite statements. The profile of the service's main thread under the same load`,
+    totalCpuPercent < 0.75 * cores * 100
+      ? `The CPU is not all used by this work (service ${Math.round(load.parts.serverCpuPercent)}%, client ${Math.round(load.clientCpuPercent)}%, kernels ${Math.round(load.kernelCpuPercent)}% of a core: ${Math.round(totalCpuPercent)}% of ${cores * 100}%), because the service's loop also waits in fsync: ${fm(load.parts.sqliteMs)} per request inside SQLite statements.`
+      : `Service ${Math.round(load.parts.serverCpuPercent)}%, client ${Math.round(load.clientCpuPercent)}% and kernels ${Math.round(load.kernelCpuPercent)}% of a core (${Math.round(totalCpuPercent)}% of ${cores * 100}%) fill the cores; ${fm(load.parts.sqliteMs)} per request is spent inside SQLite statements.`,
+    `The profile of the service's main thread under the same load`,
     `(${formatRate(prof.perSecond)} with the profiler on) gives ${fm(prof.busyMsPerRequest)} of main-thread time per request: SQLite statements ${fm(sqlite?.msPerRequest ?? NaN)}`,
     `(${pct(sqlite?.share ?? NaN, 1)}), then wall time inside pipe and socket writes (${writesToKernel}; the syscalls are cheap, so this is most likely`,
-    `the writer losing one of the 2 busy cores to the process it wakes), then zod, kysely, Fastify, logging and metrics at tens of µs each.`,
+    `the writer losing one of the 2 busy cores to the process it wakes); after that ${others}.`,
     `With \`synchronous = NORMAL\` (what-if; one fsync per WAL checkpoint instead of per commit) SQLite drops to ${fm(t.whatIfSyncNormal.parts.sqliteMs)} per request and the`,
     `service reaches ${formatRate(t.whatIfSyncNormal.perSecond)}; with the leaner \`node:http\` client ${formatRate(t.nodeHttp.perSecond)}.`,
     `The limiter keeps every start of the last minute per key and filters the list on each request: ${Math.round(t.whatIfSyncNormal.parts.limiterWindowEntries)} entries by the`,
@@ -913,7 +937,7 @@ function slowPathsSection(results) {
     const load = t.http.at(-1);
     const sqliteShare = t.profile.categories.find((item) => item.name.startsWith('SQLite'))?.share ?? NaN;
     const writes = Object.entries(load.parts.sqliteByKind)
-      .filter(([kind]) => !kind.startsWith('select'))
+      .filter(([kind, ms]) => ms >= 0.0005 && /^(insert|update) (executions|sessions|audit)$/.test(kind))
       .map(([kind]) => `\`${kind}\``)
       .join(', ');
     items.push(
@@ -926,7 +950,7 @@ function slowPathsSection(results) {
     const serverCpu = load.parts.serverCpuMs;
     const inProc = t.inProcess.find((row) => row.callers === load.clients) ?? t.inProcess.at(-1);
     items.push(
-      `**The HTTP layer costs several times the engine's CPU per execution**: ${serverCpu.toFixed(2)} ms of service CPU per HTTP execution against ${inProc.serverCpuMs.toFixed(2)} ms per in-process call, ` +
+      `**The HTTP layer costs ${fr(serverCpu / inProc.serverCpuMs)} the engine's CPU per execution**: ${serverCpu.toFixed(2)} ms of service CPU per HTTP execution against ${inProc.serverCpuMs.toFixed(2)} ms per in-process call at the same concurrency, ` +
         `with the service's main thread ${Math.round(load.parts.serverLoopUtilization * 100)}% busy at ${formatRate(load.perSecond)}. ` +
         `Besides the store: socket writes, zod validation of the body and of the Execution on the way out, kysely query building, two log lines and metrics per request (profile in figure 6). ` +
         'Fix: the store first (above); then a cheaper response path (the Execution is validated by the engine already).',

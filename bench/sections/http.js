@@ -8,7 +8,7 @@
  * port 0, default pool and preload), as `vivarium serve` would; this process is only the client.
  * Two services run side by side: one with API keys (the default), one with `noAuth`.
  */
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { summarize } from '../lib/stats.js';
@@ -352,6 +352,9 @@ async function profiledLoad(target, clients, seconds) {
 }
 
 export async function runHttp(config, log) {
+  // Earlier sections leave dirty pages (workspace volume images); flushed here so the store's
+  // fsyncs do not pay for them. Other work on the machine still shares the disk.
+  execFileSync('sync');
   log('http: starting the services (child processes: with API keys, and noAuth)');
   const authChild = new ServiceChild('auth');
   const openChild = new ServiceChild('noAuth');
@@ -385,6 +388,7 @@ export async function runHttp(config, log) {
     );
     if (first.result?.['text/plain'] !== '2') throw new Error(`1+1 gave ${JSON.stringify(first.result)}`);
 
+    const commitsBefore = summarize(await authChild.call('commitProbe', { count: 200 }));
     const roundtrip = await roundTrips(config, log, { auth, open });
 
     const throughput = { http: [], inProcess: [] };
@@ -417,7 +421,13 @@ export async function runHttp(config, log) {
     } finally {
       await auth.service.call('setSynchronous', { mode: 'FULL' });
     }
-    return { roundtrip, throughput, serviceInChildProcess: true };
+    const commitsAfter = summarize(await authChild.call('commitProbe', { count: 200 }));
+    return {
+      roundtrip,
+      throughput,
+      commitProbe: { before: commitsBefore, after: commitsAfter },
+      serviceInChildProcess: true,
+    };
   } finally {
     auth.nodeHttp?.close();
     open.nodeHttp?.close();

@@ -25,6 +25,7 @@ export const ERROR_CODES = [
   'QUOTA_EXCEEDED',
   'PAYLOAD_TOO_LARGE',
   'ROUTE_NOT_FOUND',
+  'TOOL_FAILED',
   'INTERNAL',
 ] as const;
 

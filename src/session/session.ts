@@ -381,6 +381,25 @@ export class Session {
     return this.closing;
   }
 
+  /**
+   * A separate, short-lived kernel on this session's workspace, with its limits and sandbox, for
+   * tools (tests, profiling, file metadata) that must not touch the session's namespace. The
+   * caller closes it.
+   */
+  startSideKernel(
+    options: { signal?: AbortSignal; preload?: readonly string[] } = {},
+  ): Promise<KernelProcess> {
+    if (this.stateValue === 'closed' || this.closing)
+      return Promise.reject(new VivariumError('SESSION_CLOSED', `Session ${this.id} is closed`));
+    return this.parts.kernels.start({
+      workspace: this.parts.workspace,
+      limits: this.limits,
+      preload: options.preload ?? [],
+      env: this.parts.env,
+      signal: options.signal,
+    });
+  }
+
   /** Resolves when the current kernel's process is gone (the whole sandboxed tree with it). */
   get kernelExited(): Promise<void> {
     return this.kernel?.processExit ?? Promise.resolve();
