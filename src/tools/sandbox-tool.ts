@@ -90,7 +90,7 @@ export async function runSandboxTool<S extends z.ZodType>(
         },
       );
     }
-    return { result: parsed.data as z.infer<S>, execution };
+    return { result: parsed.data, execution };
   } finally {
     await kernel.close();
   }
