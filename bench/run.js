@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchConfig } from './lib/config.js';
 import { poolNudges, startFailures } from './lib/engine.js';
-import { loadNow, machineFacts, sandboxFacts } from './lib/machine.js';
+import { cpuBusyPercent, loadNow, machineFacts, sandboxFacts } from './lib/machine.js';
 import { PYTHON } from './lib/processes.js';
 import { renderReport } from './lib/report.js';
 import { runAcquire } from './sections/acquire.js';
@@ -40,6 +40,8 @@ async function main() {
   machine.sandbox = await sandboxFacts(machine.bwrap);
   const invokedBy = process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : 'node bench/run.js';
   const results = { config, machine, invokedBy, load: { start: loadNow() }, sections: {}, durationsMs: {} };
+  // Before anything of the bench runs: how busy other work keeps the machine.
+  results.cpuBusyBefore = await cpuBusyPercent(2000);
   log(
     `${config.quick ? 'quick' : 'full'} run on ${machine.nproc} cores, load ${results.load.start.loadAverage1m.toFixed(2)}`,
   );
@@ -51,6 +53,7 @@ async function main() {
     results.durationsMs[name] = performance.now() - sectionStartedAt;
   }
   results.load.end = loadNow();
+  results.cpuBusyAfter = await cpuBusyPercent(2000);
   results.startFailures = startFailures;
   results.poolNudges = poolNudges;
   results.totalMs = performance.now() - startedAt;

@@ -30,6 +30,21 @@ export function loadNow() {
   return { loadAverage1m: one, memAvailableBytes: memInfo().MemAvailable ?? NaN };
 }
 
+/** Busy share of all CPUs (100% = every core) over `ms`, from /proc/stat: other work, when idle. */
+export async function cpuBusyPercent(ms = 1000) {
+  const read = () => {
+    const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+    const values = fields.map(Number);
+    const idle = values[3] + (values[4] ?? 0);
+    return { idle, total: values.reduce((sum, value) => sum + value, 0) };
+  };
+  const before = read();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const after = read();
+  const total = after.total - before.total;
+  return total > 0 ? ((total - (after.idle - before.idle)) / total) * 100 : NaN;
+}
+
 /** /proc/meminfo in bytes. */
 export function memInfo() {
   const out = {};

@@ -59,6 +59,12 @@ function machineSection(results) {
     ],
     ['1-min load average', `${loads.join(', ')} (at the start of each section)`],
   ];
+  if (Number.isFinite(results.cpuBusyBefore)) {
+    rows.push([
+      'CPU busy with other work',
+      `${Math.round(results.cpuBusyBefore)}% of all ${machine.nproc} cores over 2 s before the run started, ${Math.round(results.cpuBusyAfter)}% over 2 s after it ended (/proc/stat)`,
+    ]);
+  }
   return [
     '## Machine',
     '',
@@ -835,7 +841,6 @@ function httpSection(http, results) {
     .map((item) => `${PROFILE_LABELS[item.name] ?? item.name} ${fm(item.msPerRequest)}`)
     .join(', ');
   const load = most;
-  const totalCpuPercent = load.parts.serverCpuPercent + load.clientCpuPercent + load.kernelCpuPercent;
   const text = [
     `Over loopback HTTP with \`fetch\` (the SDK's transport; one keep-alive connection, ${f.connections} new connections during the timed blocks)`,
     `\`1+1\` takes ${fm(r.fetchAuth.median)} median (p99 ${fm(r.fetchAuth.p99)}, n ${r.fetchAuth.n}) against ${fm(ip.median)} for \`session.execute\` on the same session in`,
@@ -848,12 +853,15 @@ function httpSection(http, results) {
     `${ip.serverCpuMs.toFixed(2)} ms per in-process call, and the \`fetch\` client ${f.clientCpuMs.toFixed(2)} ms (\`node:http\`: ${r.nodeHttpAuth.parts.clientCpuMs.toFixed(2)} ms, round trip ${fm(r.nodeHttpAuth.median)}).`,
     `Auth is cheap: without keys the round trip is ${fm(r.fetchNoAuth.median)} (the key check is a sha256 and one indexed select, ${fm(f.sqliteByKind['select api_keys'] ?? NaN)}).`,
     `The rate limiter's check took ${(f.limiterMs * 1000).toFixed(0)} µs per request here.`,
+    load.blockRates
+      ? `The ${load.clients}-client row's blocks ran at ${load.blockRates.map((rate) => formatRate(rate)).join(' and ')}.`
+      : '',
     `Under load ${load.parts.serverLoopUtilization > 0.9 ? "the service's main thread is the bottleneck" : "the service's main thread is not saturated"}: with ${load.clients} \`fetch\` clients over ${load.sessions} sessions it serves`,
     `${formatRate(load.perSecond)} with its event loop ${Math.round(load.parts.serverLoopUtilization * 100)}% busy, while the same ${load.clients} callers in process reach ${formatRate(mostRef.perSecond)}`,
     `(${fr(ratio(load.perSecond, mostRef.perSecond))}). The target of ≥ 1000 executions/s on ${cores} cores is ${rateTargetText(best.perSecond, 1000)} at best (${best.client === 'nodeHttp' ? '`node:http` client' : '`fetch` client'}, ${best.clients} clients).`,
-    totalCpuPercent < 0.75 * cores * 100
-      ? `The CPU is not all used by this work (service ${Math.round(load.parts.serverCpuPercent)}%, client ${Math.round(load.clientCpuPercent)}%, kernels ${Math.round(load.kernelCpuPercent)}% of a core: ${Math.round(totalCpuPercent)}% of ${cores * 100}%), because the service's loop also waits in fsync: ${fm(load.parts.sqliteMs)} per request inside SQLite statements.`
-      : `Service ${Math.round(load.parts.serverCpuPercent)}%, client ${Math.round(load.clientCpuPercent)}% and kernels ${Math.round(load.kernelCpuPercent)}% of a core (${Math.round(totalCpuPercent)}% of ${cores * 100}%) fill the cores; ${fm(load.parts.sqliteMs)} per request is spent inside SQLite statements.`,
+    `The service's loop is ${Math.round(load.parts.serverLoopUtilization * 100)}% busy but uses ${Math.round(load.parts.serverCpuPercent)}% of a core: the rest of its busy time it waits inside`,
+    `the loop, ${fm(load.parts.sqliteMs)} per request inside SQLite statements (mostly fsync) and in writes that lose the CPU, on cores shared with the`,
+    `client (${Math.round(load.clientCpuPercent)}%), the kernels (${Math.round(load.kernelCpuPercent)}%)${Number.isFinite(results.cpuBusyBefore) ? ` and other work (about ${Math.round(results.cpuBusyBefore * cores)}% of ${cores * 100}% busy before the run started)` : ''}.`,
     `The profile of the service's main thread under the same load`,
     `(${formatRate(prof.perSecond)} with the profiler on) gives ${fm(prof.busyMsPerRequest)} of main-thread time per request: SQLite statements ${fm(sqlite?.msPerRequest ?? NaN)}`,
     `(${pct(sqlite?.share ?? NaN, 1)}), then wall time inside pipe and socket writes (${writesToKernel}; the syscalls are cheap, so this is most likely`,
@@ -894,8 +902,9 @@ function httpSection(http, results) {
       rtRows,
     ),
     '',
-    `Executions per second: N clients each post \`1+1\` back to back for ${Math.round(most.elapsedMs / 1000)} s, client i on session`,
-    `i mod ${most.sessions} (so with 8 clients two requests queue per session); in process, the same number of callers`,
+    `Executions per second: N clients each post \`1+1\` back to back, client i on session i mod ${most.sessions} (so with 8`,
+    `clients two requests queue per session), for ${Math.round(most.elapsedMs / 1000)} s in all per row: ${t.rounds ?? 1} blocks of ${t.blockSeconds ?? Math.round(most.elapsedMs / 1000)} s, the rows taking`,
+    'turns (the order rotating each round) so bursts of other work fall on all of them. In process, the same number of callers',
     "runs `session.execute` on the same sessions inside the service's process. Latency is per request as the",
     'client sees it. CPU columns are % of one core over the run; event loop is the service main thread’s',
     'utilization (`performance.eventLoopUtilization`). Ratio: HTTP ÷ in process at the same concurrency.',

@@ -296,6 +296,79 @@ async function httpLoad(target, clientKind, clients, seconds) {
     kernelCpuPercent: (kernelCpuMs / elapsedMs) * 100,
     clientCpuPercent: (clientCpuMs / elapsedMs) * 100,
     parts: perRequest(before, after, total, clientCpuMs),
+    raw: { delta: delta(before, after), latencies, clientCpuMs, kernelCpuMs },
+  };
+}
+
+/** `after − before` of every counter (sums), and the last limiter window size. */
+function delta(before, after) {
+  const out = { atMs: 0, sqliteByKind: {} };
+  for (const [key, value] of Object.entries(after)) {
+    if (key === 'sqliteByKind')
+      for (const [kind, ms] of Object.entries(value))
+        out.sqliteByKind[kind] = ms - (before.sqliteByKind[kind] ?? 0);
+    else if (key === 'limiterWindowEntries') out[key] = value;
+    else if (typeof value === 'number') out[key] = value - before[key];
+  }
+  return out;
+}
+
+/** One load run as several blocks (alternating with the other loads): totals over all blocks. */
+function mergeHttpBlocks(blocks) {
+  const total = blocks.reduce((sum, block) => sum + block.total, 0);
+  const elapsedMs = blocks.reduce((sum, block) => sum + block.elapsedMs, 0);
+  const clientCpuMs = blocks.reduce((sum, block) => sum + block.raw.clientCpuMs, 0);
+  const kernelCpuMs = blocks.reduce((sum, block) => sum + block.raw.kernelCpuMs, 0);
+  const zero = { atMs: 0, sqliteByKind: {} };
+  const sum = { atMs: 0, sqliteByKind: {} };
+  for (const block of blocks) {
+    for (const [key, value] of Object.entries(block.raw.delta)) {
+      if (key === 'sqliteByKind') {
+        for (const [kind, ms] of Object.entries(value))
+          sum.sqliteByKind[kind] = (sum.sqliteByKind[kind] ?? 0) + ms;
+      } else if (key === 'limiterWindowEntries') sum[key] = Math.max(sum[key] ?? 0, value);
+      else {
+        sum[key] = (sum[key] ?? 0) + value;
+        zero[key] = 0;
+      }
+    }
+  }
+  const [first] = blocks;
+  return {
+    clients: first.clients,
+    sessions: first.sessions,
+    client: first.client,
+    blocks: blocks.length,
+    total,
+    elapsedMs,
+    perSecond: total / (elapsedMs / 1000),
+    blockRates: blocks.map((block) => block.perSecond),
+    latency: summarize(blocks.flatMap((block) => block.raw.latencies)),
+    kernelCpuMs: kernelCpuMs / total,
+    kernelCpuPercent: (kernelCpuMs / elapsedMs) * 100,
+    clientCpuPercent: (clientCpuMs / elapsedMs) * 100,
+    parts: perRequest(zero, sum, total, clientCpuMs),
+  };
+}
+
+function mergeInProcessBlocks(blocks) {
+  const total = blocks.reduce((sum, block) => sum + block.total, 0);
+  const elapsedMs = blocks.reduce((sum, block) => sum + block.elapsedMs, 0);
+  const weighted = (key) => blocks.reduce((sum, block) => sum + block[key] * block.elapsedMs, 0) / elapsedMs;
+  const perRequestMean = (key) => blocks.reduce((sum, block) => sum + block[key] * block.total, 0) / total;
+  return {
+    callers: blocks[0].callers,
+    sessions: blocks[0].sessions,
+    blocks: blocks.length,
+    total,
+    elapsedMs,
+    perSecond: total / (elapsedMs / 1000),
+    blockRates: blocks.map((block) => block.perSecond),
+    serverCpuMs: perRequestMean('serverCpuMs'),
+    serverCpuPercent: weighted('serverCpuPercent'),
+    serverLoopUtilization: weighted('serverLoopUtilization'),
+    kernelCpuMs: perRequestMean('kernelCpuMs'),
+    kernelCpuPercent: weighted('kernelCpuPercent'),
   };
 }
 
@@ -391,36 +464,69 @@ export async function runHttp(config, log) {
     const commitsBefore = summarize(await authChild.call('commitProbe', { count: 200 }));
     const roundtrip = await roundTrips(config, log, { auth, open });
 
-    const throughput = { http: [], inProcess: [] };
+    // Every load runs as `rounds` blocks, the loads taking turns (the order rotating each round),
+    // so a burst of other work on the shared machine, or of disk traffic under the store's fsyncs,
+    // falls on all of them rather than on one.
+    const rounds = 2;
+    const blockSeconds = config.httpLoopSeconds / rounds;
+    const most = Math.max(...config.httpClients);
+    const loads = [];
     for (const clients of config.httpClients) {
       const loopsPerSession = Math.max(1, Math.round(clients / auth.sessions.length));
-      log(
-        `http: ${clients} fetch clients over ${auth.sessions.length} sessions, ${config.httpLoopSeconds} s`,
-      );
-      throughput.http.push(await httpLoad(auth, 'fetch', clients, config.httpLoopSeconds));
-      log(
-        `http: in process, ${loopsPerSession * auth.sessions.length} callers over ${auth.sessions.length} sessions, ${config.httpLoopSeconds} s`,
-      );
-      throughput.inProcess.push(await inProcessLoad(auth, loopsPerSession, config.httpLoopSeconds));
+      loads.push({
+        key: `http${clients}`,
+        label: `${clients} fetch clients over ${auth.sessions.length} sessions`,
+        run: () => httpLoad(auth, 'fetch', clients, blockSeconds),
+      });
+      loads.push({
+        key: `inProcess${clients}`,
+        label: `in process, ${loopsPerSession * auth.sessions.length} callers over ${auth.sessions.length} sessions`,
+        inProcess: true,
+        run: () => inProcessLoad(auth, loopsPerSession, blockSeconds),
+      });
     }
-    const most = Math.max(...config.httpClients);
+    loads.push({
+      key: 'nodeHttp',
+      label: `${most} node:http clients`,
+      run: () => httpLoad(auth, 'nodeHttp', most, blockSeconds),
+    });
+    loads.push({
+      key: 'noAuth',
+      label: `${most} fetch clients, noAuth service`,
+      run: () => httpLoad(open, 'fetch', most, blockSeconds),
+    });
+    loads.push({
+      key: 'whatIfSyncNormal',
+      label: `what-if synchronous = NORMAL, ${most} fetch clients`,
+      run: async () => {
+        await auth.service.call('setSynchronous', { mode: 'NORMAL' });
+        try {
+          return await httpLoad(auth, 'fetch', most, blockSeconds);
+        } finally {
+          await auth.service.call('setSynchronous', { mode: 'FULL' });
+        }
+      },
+    });
+    const blocks = Object.fromEntries(loads.map((load) => [load.key, []]));
+    for (let round = 0; round < rounds; round += 1) {
+      for (let index = 0; index < loads.length; index += 1) {
+        const load = loads[(index + round * 3) % loads.length];
+        log(`http: ${load.label}, ${blockSeconds} s (round ${round + 1} of ${rounds})`);
+        blocks[load.key].push(await load.run());
+      }
+    }
+    const throughput = {
+      rounds,
+      blockSeconds,
+      http: config.httpClients.map((clients) => mergeHttpBlocks(blocks[`http${clients}`])),
+      inProcess: config.httpClients.map((clients) => mergeInProcessBlocks(blocks[`inProcess${clients}`])),
+      nodeHttp: mergeHttpBlocks(blocks.nodeHttp),
+      noAuth: mergeHttpBlocks(blocks.noAuth),
+      whatIfSyncNormal: mergeHttpBlocks(blocks.whatIfSyncNormal),
+    };
     const profileSeconds = Math.min(4, config.httpLoopSeconds);
     log(`http: ${most} fetch clients, service profiled (V8 sampling profiler), ${profileSeconds} s`);
     throughput.profile = await profiledLoad(auth, most, profileSeconds);
-    log(`http: ${most} node:http clients, ${config.httpLoopSeconds} s`);
-    throughput.nodeHttp = await httpLoad(auth, 'nodeHttp', most, config.httpLoopSeconds);
-    log(`http: ${most} fetch clients, noAuth service, ${config.httpLoopSeconds} s`);
-    throughput.noAuth = await httpLoad(open, 'fetch', most, config.httpLoopSeconds);
-    log(`http: what-if synchronous = NORMAL, ${most} fetch clients, ${config.httpLoopSeconds} s`);
-    const mode = await auth.service.call('setSynchronous', { mode: 'NORMAL' });
-    try {
-      throughput.whatIfSyncNormal = {
-        ...(await httpLoad(auth, 'fetch', most, config.httpLoopSeconds)),
-        mode,
-      };
-    } finally {
-      await auth.service.call('setSynchronous', { mode: 'FULL' });
-    }
     const commitsAfter = summarize(await authChild.call('commitProbe', { count: 200 }));
     return {
       roundtrip,

@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { isVivariumError, type ErrorCode } from '../errors/index.js';
 import { processIo, type CliIo } from './cli-io.js';
+import { batchCommand, type BatchFlags } from './commands/batch.js';
+import { depsCommand, type DepsFlags } from './commands/deps.js';
 import { doctorCommand, type DoctorFlags } from './commands/doctor.js';
 import {
   keysCreateCommand,
@@ -10,9 +12,17 @@ import {
   type KeysListFlags,
   type KeysStoreFlags,
 } from './commands/keys.js';
+import {
+  notebookExportCommand,
+  notebookRunCommand,
+  type NotebookExportFlags,
+  type NotebookFlags,
+} from './commands/notebook.js';
 import { replCommand, type ReplFlags } from './commands/repl.js';
 import { runCommand, type RunFlags } from './commands/run.js';
+import { DEFAULT_CLI_PROFILE_TOP, profileCommand, type ProfileFlags } from './commands/profile.js';
 import { serveCommand, type ServeFlags } from './commands/serve.js';
+import { testCommand, type TestFlags } from './commands/test.js';
 import { addEngineFlags, addSessionFlags } from './engine-flags.js';
 import { EXIT_ENGINE_FAULT, EXIT_OK, EXIT_SANDBOX_UNAVAILABLE, EXIT_USAGE } from './exit-codes.js';
 import { CliUsageError } from './usage-error.js';
@@ -98,6 +108,43 @@ Examples:
   $ vivarium serve --port 8420 --data /var/lib/vivarium
   $ vivarium serve --host 0.0.0.0 --config /etc/vivarium.yaml
   $ vivarium serve --no-auth                 # local development only: refused unless the host is loopback`;
+
+const NOTEBOOK_EXAMPLES = `
+The executed notebook (nbformat 4.5) goes to -o FILE, or to stdout; one line per cell on stderr.
+Exit codes as for \`run\`, from the first cell that failed: 0 all ok, 1 error, 124 timeout, 137 killed.
+
+Examples:
+  $ vivarium notebook run analysis.ipynb -o analysis.out.ipynb
+  $ vivarium notebook run report.ipynb --continue-on-error --timeout 120 > executed.ipynb
+  $ vivarium notebook run analysis.ipynb -o out.ipynb --json | jq .summary
+  $ vivarium notebook export --from analysis.py -o analysis.ipynb   # cells split at '# %%' lines`;
+
+const BATCH_EXAMPLES = `
+Sequential (the default): one session, later files see earlier files' variables.
+--parallel: each file in its own sandbox, N at a time. Exit 0 when every file ended ok, else 1.
+
+Examples:
+  $ vivarium batch load.py clean.py report.py
+  $ vivarium batch jobs/*.py --parallel 4 --timeout 60
+  $ vivarium batch a.py b.py --stop-on-failure --json | jq '.failures'`;
+
+const TEST_EXAMPLES = `
+The directory is used as the workspace as is; reports go to its .vivarium/reports/ folder.
+Exit 0 when every test passed (and coverage met --cov-threshold), 1 otherwise, 2 on bad flags.
+
+Examples:
+  $ vivarium test tests/
+  $ vivarium test tests/test_api.py::test_login -k 'not slow' --no-cov
+  $ vivarium test --cov-threshold 80 --json | jq '.coverage.percent'
+  $ vivarium test tests --unittest --workspace ~/project`;
+
+const PROFILE_EXAMPLES = `
+Exit 0 when the file ran without an exception, 1 otherwise (the profile is printed either way).
+
+Examples:
+  $ vivarium profile slow.py
+  $ vivarium profile slow.py --top 30 --save slow.prof     # then: python3 -m pstats slow.prof
+  $ vivarium profile slow.py --lines --json | jq '.lines[:5]'`;
 
 const KEYS_EXAMPLES = `
 Keys are stored hashed in the data directory's database: 'create' shows a key once, nothing shows it again.
@@ -219,6 +266,126 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
   ).action(async (id: string, flags: KeysStoreFlags) => {
     setExitCode(await keysRevokeCommand(id, flags, io));
   });
+
+  const notebook = program
+    .command('notebook')
+    .description('run Jupyter notebooks (.ipynb) in the sandbox and write them executed')
+    .addHelpText('after', NOTEBOOK_EXAMPLES);
+  const addNotebookFlags = (command: Command): Command => {
+    command
+      .option('-o, --output <file>', 'write the executed notebook here (default: stdout)')
+      .option('--continue-on-error', 'run the remaining cells after a failing one (default: stop)')
+      .option('--json', 'print {summary, outputPath, notebook?} as one JSON object on stdout');
+    addSessionFlags(command);
+    return addEngineFlags(command);
+  };
+  addNotebookFlags(
+    notebook
+      .command('run')
+      .description('run the code cells of IN.ipynb in order in one fresh session')
+      .argument('<file>', 'the notebook to run (nbformat 4)'),
+  ).action(async (file: string, flags: NotebookFlags) => {
+    setExitCode(await notebookRunCommand(file, flags, io));
+  });
+  addNotebookFlags(
+    notebook
+      .command('export')
+      .description(
+        "run a Python script split into cells at '# %%' lines and write it as an executed notebook",
+      )
+      .option(
+        '--from <file>',
+        "the script (percent format: '# %%' starts a cell, '# %% [markdown]' a text cell)",
+      ),
+  ).action(async (flags: NotebookExportFlags) => {
+    setExitCode(await notebookExportCommand(flags, io));
+  });
+
+  const batchRun = program
+    .command('batch')
+    .description(
+      'run several Python files: in order in one session, or in parallel sandboxes; a report at the end',
+    )
+    .argument('<files...>', 'Python files to run, in order')
+    .option('--parallel [n]', 'run each file in its own sandbox, n at a time (default n: 2)')
+    .option('--stop-on-failure', 'start no file after one fails')
+    .option('--json', 'print the report as one JSON object on stdout');
+  addSessionFlags(batchRun);
+  addEngineFlags(batchRun);
+  batchRun.addHelpText('after', BATCH_EXAMPLES).action(async (files: string[], flags: BatchFlags) => {
+    setExitCode(await batchCommand(files, flags, io));
+  });
+
+  const test = program
+    .command('test')
+    .description(
+      'run tests (pytest with coverage, or unittest) of a directory in a fresh sandbox; a summary at the end',
+    )
+    .argument(
+      '[paths...]',
+      'test files, directories or node ids (file::test), relative to the workspace (default: all)',
+    )
+    .option('-k <expr>', 'only tests matching this keyword expression (pytest -k)')
+    .option('--unittest', 'run unittest discovery instead of pytest')
+    .option('--cov-threshold <percent>', 'fail when total coverage is below this percent')
+    .option('--no-cov', 'do not measure coverage')
+    .option('--timeout <sec>', 'wall-clock limit of the test run, in seconds (default 120)')
+    .option('--memory <mb>', 'memory limit of the sandbox, in MB (default: config, else 2048)')
+    .option(
+      '--workspace <dir>',
+      'the project directory, adopted as the workspace (default: the current directory)',
+    )
+    .option('--json', 'print the result as one JSON object on stdout');
+  addEngineFlags(test);
+  test.addHelpText('after', TEST_EXAMPLES).action(async (paths: string[], flags: TestFlags) => {
+    setExitCode(await testCommand(paths, flags, io));
+  });
+
+  const profileRun = program
+    .command('profile')
+    .description(
+      'profile a Python file in a fresh sandbox: top functions by cumulative and own time, memory sites',
+    )
+    .argument('<file>', 'the Python file to run under cProfile and tracemalloc')
+    .option('--top <n>', `rows per table (default ${DEFAULT_CLI_PROFILE_TOP})`)
+    .option(
+      '--save <file>',
+      'write the raw cProfile data (.prof, for pstats/snakeviz) to this file in the workspace',
+    )
+    .option('--lines', 'line-level timings too (needs python3-line-profiler)')
+    .option('--timeout <sec>', 'wall-clock limit of the run, in seconds (default 120)')
+    .option('--memory <mb>', 'memory limit of the sandbox, in MB (default: config, else 2048)')
+    .option(
+      '--workspace <dir>',
+      "the workspace (default: the current directory, or the file's when it is outside)",
+    )
+    .option('--json', 'print the result as one JSON object on stdout');
+  addEngineFlags(profileRun);
+  profileRun.addHelpText('after', PROFILE_EXAMPLES).action(async (file: string, flags: ProfileFlags) => {
+    setExitCode(await profileCommand(file, flags, io));
+  });
+
+  const deps = program
+    .command('deps')
+    .description(
+      "list a Python file's imports as stdlib / installed / missing (by the sandbox's interpreter), with install hints",
+    )
+    .argument('<file>', 'the Python file to analyse (it is not run)')
+    .option('--json', 'print the result ({imports, syntaxError}) as one JSON object');
+  addEngineFlags(deps);
+  deps
+    .addHelpText(
+      'after',
+      `
+Exit 0 when every import resolves, 1 when one is missing or the file does not parse, 2 on bad flags.
+
+Examples:
+  $ vivarium deps analysis.py
+  $ vivarium deps analysis.py --json | jq '.imports[] | select(.kind == "missing")'`,
+    )
+    .action(async (file: string, flags: DepsFlags) => {
+      setExitCode(await depsCommand(file, flags, io));
+    });
 
   const configureOutput = (command: Command): void => {
     command.exitOverride().configureOutput({

@@ -31,6 +31,8 @@ import {
   DEFAULT_SERVER_SHUTDOWN_GRACE_MS,
   DEFAULT_KEY_MAX_CONCURRENT_SESSIONS,
   DEFAULT_KEY_MAX_EXECUTIONS_PER_MINUTE,
+  DEFAULT_PACKAGES_ALLOW,
+  DEFAULT_PACKAGES_DENY,
 } from './defaults.js';
 
 export const ISOLATION_MODES = ['strict', 'none'] as const;
@@ -104,6 +106,28 @@ export const serverSchema = z
     /** Require `Authorization: Bearer <key>`. Off only on a loopback host (`--no-auth`). */
     auth: z.boolean().default(true),
     defaultKeyLimits: keyLimitsSchema.default(keyLimitsSchema.parse({})),
+  })
+  .strict();
+
+/** A distribution name as PyPI spells it (`scikit-learn`, `PyYAML`), or `*` (allow only). */
+const distributionName = z
+  .string()
+  .regex(/^(\*|[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?)$/, 'must be a distribution name (or `*`)');
+
+/** Where session installs (`install`, docs/tools-dependencies.md) may come from, and what they may be. */
+export const packagesSchema = z
+  .object({
+    /** A package index (PEP 503 `simple/` URL, http or https). Only the installer's own pip process gets network for it. */
+    indexUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+    /** A host directory of wheels, bound read-only into the installer's sandbox (`--no-index --find-links`). */
+    wheelhouseDir: z
+      .string()
+      .refine((value) => value.startsWith('/'), 'must be an absolute path')
+      .optional(),
+    /** Distribution names that may be installed; `[]` allows nothing, `["*"]` anything not denied. */
+    allow: z.array(distributionName).default([...DEFAULT_PACKAGES_ALLOW]),
+    /** Distribution names never installed, whatever `allow` says. */
+    deny: z.array(distributionName).default([...DEFAULT_PACKAGES_DENY]),
   })
   .strict();
 
@@ -197,6 +221,7 @@ export const configSchema = z
         maxTransferBytes: DEFAULT_MAX_TRANSFER_BYTES,
       }),
     server: serverSchema.default(serverSchema.parse({})),
+    packages: packagesSchema.default(packagesSchema.parse({})),
   })
   .strict();
 

@@ -98,3 +98,7 @@ export const DEFAULT_SERVER_SHUTDOWN_GRACE_MS = 10_000;
 export const DEFAULT_KEY_MAX_CONCURRENT_SESSIONS = 20;
 /** Executions one API key may start per minute, unless the key says otherwise. */
 export const DEFAULT_KEY_MAX_EXECUTIONS_PER_MINUTE = 600;
+/** Distribution names `install` accepts: none until the operator lists them (`["*"]` for any). */
+export const DEFAULT_PACKAGES_ALLOW: readonly string[] = [];
+/** Distribution names `install` refuses even when `packages.allow` would accept them. */
+export const DEFAULT_PACKAGES_DENY: readonly string[] = [];

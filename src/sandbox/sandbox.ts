@@ -70,6 +70,17 @@ export interface LaunchOptions {
   uid?: number;
   /** Number of `cgroup.procs` descriptors passed at fd 5, 6, … for the kernel to join. @default 0 */
   cgroupFdCount?: number;
+  /**
+   * Keep the host network (no network namespace of its own). Only the package installer's pip
+   * process asks for it, and only when a remote `packages.indexUrl` is configured
+   * (src/tools/install.ts); session kernels never do. @default false
+   */
+  network?: boolean;
+  /**
+   * Host paths bound read-only at `target` (the installer's wheelhouse; with `network`, the DNS and
+   * CA files). `optional` ones are skipped when missing. Not used under isolation `none`. @default []
+   */
+  readOnlyBinds?: ReadonlyArray<{ source: string; target: string; optional?: boolean }>;
 }
 
 /** First descriptor number of the cgroup.procs files handed to a kernel. */
@@ -280,7 +291,20 @@ export class Sandbox {
       groupFile: this.groupFile,
       tmpSizeMb: this.config.sandbox.tmpSizeMb,
       env: { ...env, VIVARIUM_WORKSPACE: SANDBOX_WORKSPACE },
+      network: options.network ?? false,
     });
+    if (options.readOnlyBinds && options.readOnlyBinds.length > 0) {
+      // Mounted before the profile remounts `/` read-only (a mount point cannot be made after).
+      args.splice(
+        args.indexOf('--remount-ro'),
+        0,
+        ...options.readOnlyBinds.flatMap((bind) => [
+          bind.optional ? '--ro-bind-try' : '--ro-bind',
+          bind.source,
+          bind.target,
+        ]),
+      );
+    }
     const extraFds: number[] = [];
     if (this.seccompFilter !== null) {
       extraFds.push(openSeccompFilter(this.seccompFilter));

@@ -21,6 +21,10 @@ import { ExecutionRateLimiter } from './execution-rate-limiter.js';
 import { ExecutionService } from './execution-service.js';
 import { toHttpError } from './http-errors.js';
 import { anonymousPrincipal, authenticate, isUpgradeRequest } from './principal.js';
+import { devtoolsFilesRoutes } from './routes/devtools-files-routes.js';
+import { devtoolsNotebookRoutes } from './routes/devtools-notebook-routes.js';
+import { devtoolsTestingRoutes } from './routes/devtools-testing-routes.js';
+import { devtoolsCodeRoutes } from './routes/devtools-code-routes.js';
 import { executionRoutes } from './routes/execution-routes.js';
 import { fileRoutes } from './routes/file-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
@@ -243,7 +247,11 @@ export function createApp(options: CreateAppOptions): FastifyInstance {
   void typed.register(sessionRoutes(context));
   void typed.register(executionRoutes(context));
   void typed.register(fileRoutes(context));
+  void typed.register(devtoolsFilesRoutes(context));
   void typed.register(toolRoutes(context));
+  void typed.register(devtoolsCodeRoutes(context));
+  void typed.register(devtoolsNotebookRoutes(context));
+  void typed.register(devtoolsTestingRoutes(context));
   void app.register(websocketRoutes(context));
   return app;
 }

@@ -10,6 +10,7 @@ import type {
 } from '../kernel/index.js';
 import { newId } from './ids.js';
 import type { KernelSource } from './kernel-launcher.js';
+import { SessionHistory, type HistoryEntry } from './session-history.js';
 import { WorkspaceFiles } from './workspace-files.js';
 import type { Workspace, WorkspaceManager } from './workspace-manager.js';
 
@@ -111,6 +112,8 @@ export class Session {
   /** Restored sessions start a kernel on their next execution instead of refusing it. */
   private freshKernelOnExecute = false;
   private readonly parts: SessionParts;
+  /** The last executions with their code, bounded (session-history.ts). */
+  private readonly historyLog = new SessionHistory();
 
   private constructor(parts: SessionParts) {
     this.parts = parts;
@@ -304,6 +307,7 @@ export class Session {
         });
         this.executions += 1;
         execution.namespaceReset = namespaceReset;
+        this.historyLog.record(code, execution);
         return execution;
       } finally {
         this.lastActivity = Date.now();
@@ -311,6 +315,16 @@ export class Session {
         if (this.stateValue === 'dead' && this.reason === null) this.reason = kernel.deathReason;
       }
     });
+  }
+
+  /**
+   * The last finished executions of this session with their code, oldest first: at most
+   * `DEFAULT_HISTORY_MAX_ENTRIES` entries and `DEFAULT_HISTORY_MAX_BYTES` estimated bytes, the
+   * oldest dropped first. In memory only (a restored session starts empty; the service's store
+   * keeps the full history).
+   */
+  history(): HistoryEntry[] {
+    return this.historyLog.entries();
   }
 
   /** Interrupts the running cell (KeyboardInterrupt); variables survive. No-op when idle. */
