@@ -305,6 +305,7 @@ class Kernel:
         else:
             self.state.workspace = os.getcwd()
         loaded, errors = self._preload(init.get("preload") or [])
+        _activate_session_packages(self.state.workspace)
         # Workspace modules are importable, but last: they never shadow the stdlib or this runtime.
         sys.path.append(self.state.workspace)
         threading.Thread(target=self._reader, daemon=True, name="vv-reader").start()
@@ -406,6 +407,17 @@ def _peak_rss_bytes():
     except (OSError, ValueError):
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _activate_session_packages(workspace):
+    """Packages installed into this session (`.vivarium/site-packages`) import in every kernel of
+    the session: placed after the stdlib, before the system's packages, once the runtime and the
+    preload are loaded (so they can never replace those)."""
+    path = os.path.join(workspace, ".vivarium", "site-packages")
+    if not os.path.isdir(path) or path in sys.path:
+        return
+    at = [index for index, entry in enumerate(sys.path) if entry.endswith(("site-packages", "dist-packages"))]
+    sys.path.insert(at[0] if at else len(sys.path), path)
 
 
 def _join_cgroups():

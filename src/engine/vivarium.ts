@@ -10,6 +10,16 @@ import {
 } from '../config/index.js';
 import { validate, VivariumError } from '../errors/index.js';
 import type { Execution } from '../kernel/index.js';
+import type {
+  BatchOptions,
+  BatchReport,
+  ImportedNotebook,
+  ImportNotebookOptions,
+  NotebookRunResult,
+  RunNotebookOptions,
+  ValidateOptions,
+  ValidateResult,
+} from '../tools/index.js';
 import { Sandbox, type SandboxReport } from '../sandbox/index.js';
 import {
   detectLoopVolumes,
@@ -183,7 +193,29 @@ export class Vivarium {
       kernels: this.kernels,
       files: this.config.files,
       onClose: (closed) => this.sessions.delete(closed.id),
+      install: async (session, packages, options) =>
+        (await import('../tools/install.js')).install(this, session, packages, options),
     };
+  }
+
+  /** Syntax, undefined names, unused imports and missing modules of `code`; see docs/tools-validation.md. */
+  async validate(code: string, options: ValidateOptions = {}): Promise<ValidateResult> {
+    return (await import('../tools/validate.js')).validate(this, code, options);
+  }
+
+  /** Snippets or files run in one session (shared state) or in parallel sandboxes; see docs/tools-batch.md. */
+  async batch(items: unknown, options: BatchOptions = {}): Promise<BatchReport> {
+    return (await import('../tools/batch.js')).batch(this, items, options);
+  }
+
+  /** Parses an nbformat 4 notebook (JSON text or object) into its code cells. */
+  async importNotebook(notebook: unknown, options: ImportNotebookOptions = {}): Promise<ImportedNotebook> {
+    return (await import('../tools/notebook.js')).importNotebook(notebook, options);
+  }
+
+  /** Runs a notebook's code cells in order in a fresh session and returns the executed notebook. */
+  async runNotebook(notebook: unknown, options: RunNotebookOptions = {}): Promise<NotebookRunResult> {
+    return (await import('../tools/notebook.js')).runNotebook(this, notebook, options);
   }
 
   /**

@@ -6,6 +6,7 @@ export type {
   SessionInfo,
   SessionParts,
   SessionRecord,
+  SessionFiles,
 } from './session.js';
 export { WorkspaceFiles, normalizeWorkspacePath } from './workspace-files.js';
 export type { WorkspaceFilesOptions, WorkspaceEntry } from './workspace-files.js';
@@ -18,3 +19,5 @@ export type { KernelPoolOptions, PoolStats } from './kernel-pool.js';
 export { newId } from './ids.js';
 export { detectLoopVolumes, createVolume, destroyVolume } from './workspace-volume.js';
 export type { QuotaMechanism, VolumeBounds } from './workspace-volume.js';
+export { SessionHistory, DEFAULT_HISTORY_MAX_ENTRIES, DEFAULT_HISTORY_MAX_BYTES } from './session-history.js';
+export type { HistoryEntry, SessionHistoryOptions } from './session-history.js';

@@ -13,6 +13,26 @@ import type { KernelSource } from './kernel-launcher.js';
 import { SessionHistory, type HistoryEntry } from './session-history.js';
 import { WorkspaceFiles } from './workspace-files.js';
 import type { Workspace, WorkspaceManager } from './workspace-manager.js';
+import type {
+  DependenciesOptions,
+  DependenciesResult,
+  DescribeFileOptions,
+  ExportNotebookOptions,
+  FileDescription,
+  InstallOptions,
+  InstallResult,
+  Notebook,
+  ProfileOptions,
+  ProfileResult,
+  RunTestsOptions,
+  TestRunResult,
+} from '../tools/index.js';
+
+/** The workspace from the host, plus metadata of input files computed in the sandbox. */
+export type SessionFiles = WorkspaceFiles & {
+  /** Metadata of a workspace file (columns, sheets, pages, entries, …), computed in a side kernel. */
+  describe(path: string, options?: DescribeFileOptions): Promise<FileDescription>;
+};
 
 /** Session lifecycle. `dead` carries a reason (`restart()` leaves it); `closed` is final. */
 export type SessionState = 'starting' | 'idle' | 'busy' | 'dead' | 'closed';
@@ -89,6 +109,12 @@ export interface SessionParts {
   idleTimeoutMs: number;
   files: { allowedExtensions: readonly string[]; maxTransferBytes: number };
   onClose?: (session: Session) => void;
+  /** Installs into this session (wired by the engine, which holds the package config). */
+  install?: (
+    session: Session,
+    packages: readonly string[],
+    options?: InstallOptions,
+  ) => Promise<InstallResult>;
 }
 
 /**
@@ -100,7 +126,7 @@ export class Session {
   readonly limits: Limits;
   readonly idleTimeoutMs: number;
   /** The workspace, from the host: race-free, symlinks never followed. */
-  readonly files: WorkspaceFiles;
+  readonly files: SessionFiles;
   readonly createdAt: Date = new Date();
   private lastActivity = Date.now();
   private stateValue: SessionState = 'starting';
@@ -120,7 +146,7 @@ export class Session {
     this.id = parts.id ?? newId('ses');
     this.limits = parts.limits;
     this.idleTimeoutMs = parts.idleTimeoutMs;
-    this.files = new WorkspaceFiles({
+    const files = new WorkspaceFiles({
       root: parts.workspace.dir,
       allowedExtensions: parts.files.allowedExtensions,
       maxTransferBytes: parts.files.maxTransferBytes,
@@ -128,6 +154,44 @@ export class Session {
         ? {}
         : { ownerUid: parts.workspace.uid, ownerGid: parts.workspace.uid }),
     });
+    // Tools are loaded on first use: they build on sessions, so a static import would be a cycle.
+    this.files = Object.assign(files, {
+      describe: async (path: string, options?: DescribeFileOptions) =>
+        (await import('../tools/describe-file.js')).describeFile(this, path, options),
+    });
+  }
+
+  /** pytest (or unittest) with coverage on workspace paths, in a side kernel; see docs/tools-testing.md. */
+  async runTests(options: RunTestsOptions = {}): Promise<TestRunResult> {
+    return (await import('../tools/run-tests.js')).runTests(this, options);
+  }
+
+  /** cProfile + tracemalloc of code or a workspace file, in a side kernel; see docs/tools-profiling.md. */
+  async profile(options: ProfileOptions): Promise<ProfileResult> {
+    return (await import('../tools/profile.js')).profile(this, options);
+  }
+
+  /** The imports of `code`: stdlib, installed (distribution, version) or missing; see docs/tools-dependencies.md. */
+  async dependencies(code: string, options: DependenciesOptions = {}): Promise<DependenciesResult> {
+    return (await import('../tools/dependencies.js')).dependencies(this, code, options);
+  }
+
+  /** Installs allowlisted packages into this session only, from the configured sources. */
+  install(packages: readonly string[], options: InstallOptions = {}): Promise<InstallResult> {
+    if (!this.parts.install) {
+      return Promise.reject(
+        new VivariumError(
+          'INVALID_ARGUMENT',
+          'Installs need an engine: create the session with vv.createSession()',
+        ),
+      );
+    }
+    return this.parts.install(this, packages, options);
+  }
+
+  /** This session's history as an nbformat 4.5 notebook; see docs/tools-notebooks.md. */
+  async exportNotebook(options: Omit<ExportNotebookOptions, 'sessionId'> = {}): Promise<Notebook> {
+    return (await import('../tools/notebook.js')).exportSessionNotebook(this, options);
   }
 
   /** Binds a session to a kernel already started on `parts.workspace` (from a launcher or the pool). */

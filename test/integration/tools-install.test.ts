@@ -202,8 +202,9 @@ describe('install from a local wheelhouse', () => {
     const other = await engine.vv.createSession();
     expect((await other.execute('import vvdemo')).error?.ename).toBe('ModuleNotFoundError');
 
-    // After a restart the files are still there; activation puts them back on the path.
+    // After a restart the files are still there and the new kernel puts them on its path itself.
     await session.restart();
+    expect((await session.execute('import vvdemo\nvvdemo.VALUE')).result).toEqual({ 'text/plain': '42' });
     expect(await activateSessionPackages(session)).toBe(true);
     expect((await session.execute('import vvdemo\nvvdemo.VALUE')).result).toEqual({ 'text/plain': '42' });
   });
