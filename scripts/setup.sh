@@ -10,8 +10,10 @@ APT_PACKAGES=(
   python3-numpy python3-pandas python3-matplotlib python3-scipy python3-sklearn python3-seaborn
   python3-statsmodels python3-sympy python3-openpyxl python3-xlrd python3-docx python3-pypdf
   python3-h5py python3-bs4 python3-chardet python3-pytest python3-pytest-cov python3-coverage
-  python3-pyflakes python3-pip
+  python3-pyflakes python3-pip python3-pil python3-nbformat
   python3-line-profiler
+  # workspace volumes (mkfs.ext4); Jupyter baselines of `npm run bench`
+  e2fsprogs python3-ipykernel python3-jupyter-client
 )
 
 missing=()

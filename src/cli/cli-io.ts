@@ -11,6 +11,13 @@ export interface CliIo {
 
 /** The process's streams. */
 export function processIo(): CliIo {
+  // A reader that goes away (`vivarium … | head`) is not an error: stop quietly, like other CLIs.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(0);
+      throw error;
+    });
+  }
   return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
 }
 

@@ -337,3 +337,17 @@ describe('vivarium doctor, --version, --help', () => {
     expect(noCommand.code, noCommand.stderr).toBe(2);
   });
 });
+
+describe('a reader that goes away', () => {
+  it('`vivarium doctor | head -1` ends quietly with exit 0, no EPIPE crash', async () => {
+    const { spawn } = await import('node:child_process');
+    const { CLI_BIN } = await import('../helpers/cli-helpers.js');
+    const child = spawn(process.execPath, [CLI_BIN, 'doctor'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(code).toBe(0);
+  });
+});
