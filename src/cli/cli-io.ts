@@ -11,10 +11,12 @@ export interface CliIo {
 
 /** The process's streams. */
 export function processIo(): CliIo {
-  // A reader that goes away (`vivarium … | head`) is not an error: stop quietly, like other CLIs.
+  // A reader that goes away (`vivarium … | head`) is not an error: later output is dropped and
+  // the command finishes normally — never a crash, and never an exit that skips the engine's
+  // cleanup (kernels, workspace volumes).
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EPIPE') process.exit(0);
+      if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') return;
       throw error;
     });
   }

@@ -339,15 +339,25 @@ describe('vivarium doctor, --version, --help', () => {
 });
 
 describe('a reader that goes away', () => {
-  it('`vivarium doctor | head -1` ends quietly with exit 0, no EPIPE crash', async () => {
+  it('`vivarium run … | head -1` ends quietly with exit 0, no EPIPE crash', async () => {
     const { spawn } = await import('node:child_process');
     const { CLI_BIN } = await import('../helpers/cli-helpers.js');
-    const child = spawn(process.execPath, [CLI_BIN, 'doctor'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const dataDir = await temporaryDirectory('vivarium-cli-epipe-');
+    const code =
+      'import sys, time\nfor i in range(200):\n    print("line", i, flush=True)\n    time.sleep(0.005)';
+    const child = spawn(
+      process.execPath,
+      [CLI_BIN, 'run', '--no-preload', '--data', dataDir.path, '-c', code],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.stdout.once('data', () => child.stdout.destroy());
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const exitCode = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await dataDir.remove();
     expect(stderr).not.toMatch(/EPIPE|Unhandled/);
-    expect(code).toBe(0);
+    expect(exitCode).toBe(0);
   });
 });
