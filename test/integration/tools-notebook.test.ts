@@ -141,9 +141,11 @@ describe('notebook export, import and run (library)', () => {
         expect(cell.outputs).toHaveLength(execution.outputs.length);
       }
       const [stream, frame, plot, count, error] = cells;
-      expect(stream!.outputs).toEqual([
-        { output_type: 'stream', name: 'stdout', text: ['hello notebook\n'] },
+      // stdout and stderr are separate pipes: their order relative to each other is best-effort.
+      const byName = (output: NotebookOutput): string => ('name' in output ? String(output.name) : '');
+      expect([...stream!.outputs].sort((a, b) => byName(a).localeCompare(byName(b)))).toEqual([
         { output_type: 'stream', name: 'stderr', text: ['to stderr\n'] },
+        { output_type: 'stream', name: 'stdout', text: ['hello notebook\n'] },
       ]);
       const frameResult = frame!.outputs[0] as Extract<NotebookOutput, { output_type: 'execute_result' }>;
       expect(frameResult.output_type).toBe('execute_result');
