@@ -1,10 +1,10 @@
-import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { MAX_TIMER_MS } from '../../config/index.js';
 import { DEFAULT_DESCRIBE_TIMEOUT_MS, describeFile, fileDescriptionSchema } from '../../tools/index.js';
 import { errorResponses, sessionIdParamsSchema } from '../api-schemas.js';
 import { principalOf, type ServiceContext } from '../service-context.js';
+import { abortOnDisconnect } from './abort-on-disconnect.js';
 
 /*
  * Input-file metadata over HTTP. The route is `POST /v1/sessions/:id/files/describe` with the path
@@ -36,15 +36,6 @@ export const describeFileBodySchema = z
       .describe('Bytes of the file read for counts and scans (default 64 MiB); past it counts are estimates'),
   })
   .strict();
-
-/** Aborts when the client goes away before the answer is sent. */
-function abortOnDisconnect(reply: FastifyReply): AbortController {
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
-  return controller;
-}
 
 /** `POST /v1/sessions/:id/files/describe`. */
 export function devtoolsFilesRoutes(context: ServiceContext): FastifyPluginAsyncZod {

@@ -1,4 +1,3 @@
-import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { MAX_TIMER_MS } from '../../config/index.js';
@@ -22,6 +21,7 @@ import {
 } from '../api-schemas.js';
 import type { Principal } from '../principal.js';
 import { principalOf, type ServiceContext } from '../service-context.js';
+import { abortOnDisconnect } from './abort-on-disconnect.js';
 
 /*
  * Developer tools over HTTP: notebooks (export a session's stored history, run an uploaded
@@ -169,15 +169,6 @@ export const batchResponseSchema = z
     aborted: z.boolean(),
   })
   .meta({ id: 'BatchReport' });
-
-/** Aborts when the client goes away before the answer is sent. */
-function abortOnDisconnect(reply: FastifyReply): AbortController {
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
-  return controller;
-}
 
 /** Notebook export and run, batch runs. */
 export function devtoolsNotebookRoutes(context: ServiceContext): FastifyPluginAsyncZod {

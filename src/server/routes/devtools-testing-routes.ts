@@ -1,4 +1,3 @@
-import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { MAX_TIMER_MS } from '../../config/index.js';
@@ -16,6 +15,7 @@ import {
 import { errorResponses, sessionIdParamsSchema } from '../api-schemas.js';
 import type { Principal } from '../principal.js';
 import { principalOf, type ServiceContext } from '../service-context.js';
+import { abortOnDisconnect } from './abort-on-disconnect.js';
 
 /*
  * Developer tools on a session over HTTP: test runs with coverage, profiling. Both run in a side
@@ -81,15 +81,6 @@ export const profileBodySchema = z
       ),
   })
   .strict();
-
-/** Aborts when the client goes away before the answer is sent. */
-function abortOnDisconnect(reply: FastifyReply): AbortController {
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
-  return controller;
-}
 
 /** `POST /v1/sessions/:id/tests` and `POST /v1/sessions/:id/profile`. */
 export function devtoolsTestingRoutes(context: ServiceContext): FastifyPluginAsyncZod {
