@@ -42,11 +42,14 @@ class StreamPump:
             errors="backslashreplace",
             line_buffering=True,
         )
+        # Line-buffered like CPython's own stderr (3.9+): one print() is one write, so a line is
+        # never split around output of the other stream. Partial lines go out at the next
+        # newline, flush(), rich output or the end of the cell (drain()).
         sys.stderr = io.TextIOWrapper(
-            io.FileIO(2, "w", closefd=False),
+            io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
             encoding="utf-8",
             errors="backslashreplace",
-            write_through=True,
+            line_buffering=True,
         )
         sys.__stdout__ = sys.stdout
         sys.__stderr__ = sys.stderr
