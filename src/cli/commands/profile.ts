@@ -1,15 +1,10 @@
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
-import { Vivarium } from '../../engine/index.js';
 import { profile, type FunctionProfile, type ProfileResult } from '../../tools/index.js';
-import { existingDirectory, listenForInterrupts, type CliIo } from '../cli-io.js';
-import {
-  engineOptionsFromFlags,
-  parseMemoryMb,
-  parseTimeoutSeconds,
-  type EngineFlags,
-} from '../engine-flags.js';
-import { EXIT_OK, EXIT_PYTHON_ERROR, EXIT_SIGINT } from '../exit-codes.js';
+import { existingDirectory, type CliIo } from '../cli-io.js';
+import { withToolSession } from '../tool-session.js';
+import { parseMemoryMb, parseTimeoutSeconds, type EngineFlags } from '../engine-flags.js';
+import { EXIT_OK, EXIT_PYTHON_ERROR } from '../exit-codes.js';
 import { neutralizeControls, renderTable, tracebackText } from '../render.js';
 import { CliUsageError, flagExpectation } from '../usage-error.js';
 
@@ -148,48 +143,29 @@ export async function profileCommand(file: string, flags: ProfileFlags, io: CliI
   const timeoutMs = flags.timeout === undefined ? undefined : parseTimeoutSeconds(flags.timeout);
   const memoryLimitMb = flags.memory === undefined ? undefined : parseMemoryMb(flags.memory);
 
-  const vv = await Vivarium.start({ ...engineOptionsFromFlags(flags), pool: { size: 0 } });
-  const abort = new AbortController();
-  const interrupts = listenForInterrupts({
-    onInterrupt: () => abort.abort(),
-    stderr: io.stderr,
-    exitCode: EXIT_SIGINT,
-  });
-  try {
-    const session = await vv.createSession({
-      workspaceDir,
-      preload: [],
-      ...(memoryLimitMb === undefined ? {} : { limits: { memoryLimitMb } }),
-      signal: abort.signal,
-    });
-    let result: ProfileResult;
-    try {
-      result = await profile(session, {
+  const result: ProfileResult = await withToolSession(
+    { flags, io, workspaceDir, memoryLimitMb },
+    (session, signal) =>
+      profile(session, {
         file: workspaceFile,
         top,
         ...(flags.lines ? { lineProfile: true } : {}),
         ...(saveProfile === undefined ? {} : { saveProfile }),
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
-        signal: abort.signal,
-      });
-    } finally {
-      await session.close();
-    }
-    if (flags.json) io.stdout.write(`${JSON.stringify(result)}\n`);
-    else {
-      if (result.stdout !== '')
-        io.stdout.write(
-          neutralizeControls(result.stdout.endsWith('\n') ? result.stdout : `${result.stdout}\n`),
-        );
-      if (result.stderr !== '') io.stderr.write(neutralizeControls(result.stderr));
-      for (const warning of result.warnings) io.stderr.write(`vivarium: warning: ${warning}\n`);
-      if (result.stdout !== '') io.stdout.write('\n');
-      io.stdout.write(renderProfile(result, workspaceFile));
-      if (result.error) io.stderr.write(`${neutralizeControls(tracebackText(result.error))}\n`);
-    }
-    return result.error === null ? EXIT_OK : EXIT_PYTHON_ERROR;
-  } finally {
-    interrupts.dispose();
-    await vv.stop();
+        signal,
+      }),
+  );
+  if (flags.json) io.stdout.write(`${JSON.stringify(result)}\n`);
+  else {
+    if (result.stdout !== '')
+      io.stdout.write(
+        neutralizeControls(result.stdout.endsWith('\n') ? result.stdout : `${result.stdout}\n`),
+      );
+    if (result.stderr !== '') io.stderr.write(neutralizeControls(result.stderr));
+    for (const warning of result.warnings) io.stderr.write(`vivarium: warning: ${warning}\n`);
+    if (result.stdout !== '') io.stdout.write('\n');
+    io.stdout.write(renderProfile(result, workspaceFile));
+    if (result.error) io.stderr.write(`${neutralizeControls(tracebackText(result.error))}\n`);
   }
+  return result.error === null ? EXIT_OK : EXIT_PYTHON_ERROR;
 }

@@ -1,14 +1,9 @@
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { Vivarium } from '../../engine/index.js';
 import { runTests, type TestRunResult } from '../../tools/index.js';
-import { existingDirectory, listenForInterrupts, type CliIo } from '../cli-io.js';
-import {
-  engineOptionsFromFlags,
-  parseMemoryMb,
-  parseTimeoutSeconds,
-  type EngineFlags,
-} from '../engine-flags.js';
-import { EXIT_OK, EXIT_PYTHON_ERROR, EXIT_SIGINT } from '../exit-codes.js';
+import { existingDirectory, type CliIo } from '../cli-io.js';
+import { withToolSession } from '../tool-session.js';
+import { parseMemoryMb, parseTimeoutSeconds, type EngineFlags } from '../engine-flags.js';
+import { EXIT_OK, EXIT_PYTHON_ERROR } from '../exit-codes.js';
 import { neutralizeControls, renderTable } from '../render.js';
 import { CliUsageError, flagExpectation } from '../usage-error.js';
 
@@ -180,42 +175,23 @@ export async function testCommand(paths: readonly string[], flags: TestFlags, io
   if (flags.cov === false && coverageThreshold !== undefined)
     throw new CliUsageError('Pass either `--cov-threshold` or `--no-cov`, not both');
 
-  const vv = await Vivarium.start({ ...engineOptionsFromFlags(flags), pool: { size: 0 } });
-  const abort = new AbortController();
-  const interrupts = listenForInterrupts({
-    onInterrupt: () => abort.abort(),
-    stderr: io.stderr,
-    exitCode: EXIT_SIGINT,
-  });
-  try {
-    const session = await vv.createSession({
-      workspaceDir,
-      preload: [],
-      ...(memoryLimitMb === undefined ? {} : { limits: { memoryLimitMb } }),
-      signal: abort.signal,
-    });
-    let result: TestRunResult;
-    try {
-      result = await runTests(session, {
+  const result: TestRunResult = await withToolSession(
+    { flags, io, workspaceDir, memoryLimitMb },
+    (session, signal) =>
+      runTests(session, {
         paths: workspacePaths,
         ...(flags.unittest ? { runner: 'unittest' as const } : {}),
         ...(flags.k === undefined ? {} : { k: flags.k }),
         ...(flags.cov === false ? { coverage: false } : {}),
         ...(coverageThreshold === undefined ? {} : { coverageThreshold }),
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
-        signal: abort.signal,
-      });
-    } finally {
-      await session.close();
-    }
-    if (flags.json) io.stdout.write(`${JSON.stringify(result)}\n`);
-    else {
-      for (const warning of result.warnings) io.stderr.write(`vivarium: warning: ${warning}\n`);
-      io.stdout.write(renderTestRun(result));
-    }
-    return result.success ? EXIT_OK : EXIT_PYTHON_ERROR;
-  } finally {
-    interrupts.dispose();
-    await vv.stop();
+        signal,
+      }),
+  );
+  if (flags.json) io.stdout.write(`${JSON.stringify(result)}\n`);
+  else {
+    for (const warning of result.warnings) io.stderr.write(`vivarium: warning: ${warning}\n`);
+    io.stdout.write(renderTestRun(result));
   }
+  return result.success ? EXIT_OK : EXIT_PYTHON_ERROR;
 }
