@@ -1,9 +1,9 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { Vivarium, type VivariumOptions } from '../../src/index.js';
-import type { ExecutionEvent } from '../../src/index.js';
+import type { Execution, ExecutionEvent } from '../../src/index.js';
 
 /**
  * Test fixture: a real engine (real bubblewrap sandbox, real kernels) on a throwaway data directory
@@ -146,4 +146,10 @@ export function pngSize(base64: string): { width: number; height: number } {
   if (bytes.subarray(12, 16).toString('latin1') !== 'IHDR')
     throw new Error('not a PNG: first chunk is not IHDR');
   return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+}
+
+/** Asserts an execution ended `ok`, showing the Python error when it did not. */
+export function expectOk(execution: Execution): void {
+  expect(execution.error, JSON.stringify(execution.error)).toBeNull();
+  expect(execution.status).toBe('ok');
 }

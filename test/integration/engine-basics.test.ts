@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Execution, Session } from '../../src/index.js';
-import { useEngine } from '../helpers/engine.js';
+import type { Session } from '../../src/index.js';
+import { useEngine, expectOk } from '../helpers/engine.js';
 
 /** The engine core on one shared session: state, results, queueing, variables, files, figures. */
 
@@ -10,11 +10,6 @@ let shared: Session | null = null;
 async function session(): Promise<Session> {
   shared ??= await engine.vv.createSession();
   return shared;
-}
-
-function expectOk(execution: Execution): void {
-  expect(execution.error, JSON.stringify(execution.error)).toBeNull();
-  expect(execution.status).toBe('ok');
 }
 
 describe('cells', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Execution, ExecutionEvent, Session } from '../../src/index.js';
-import { kernelProcesses, startEngine, useEngine, waitFor } from '../helpers/engine.js';
+import { kernelProcesses, startEngine, useEngine, waitFor, expectOk } from '../helpers/engine.js';
 
 /** Interrupts, limits (wall clock, memory), idle expiry, one-shot runs, and engine shutdown. */
 
@@ -10,11 +10,6 @@ let shared: Session | null = null;
 async function session(): Promise<Session> {
   shared ??= await engine.vv.createSession();
   return shared;
-}
-
-function expectOk(execution: Execution): void {
-  expect(execution.error, JSON.stringify(execution.error)).toBeNull();
-  expect(execution.status).toBe('ok');
 }
 
 /** Starts `code` and calls `interrupt()` once the cell has printed `started`. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DisplayDataOutput, Execution, Session } from '../../src/index.js';
-import { pngSize, recordEvents, useEngine } from '../helpers/engine.js';
+import { pngSize, recordEvents, useEngine, expectOk } from '../helpers/engine.js';
 
 /** Rich outputs (the IPython display protocol, figures, pandas) and streaming of stdout/stderr. */
 
@@ -10,11 +10,6 @@ let shared: Session | null = null;
 async function session(): Promise<Session> {
   shared ??= await engine.vv.createSession();
   return shared;
-}
-
-function expectOk(execution: Execution): void {
-  expect(execution.error, JSON.stringify(execution.error)).toBeNull();
-  expect(execution.status).toBe('ok');
 }
 
 function displays(execution: Execution): DisplayDataOutput[] {
