@@ -33,9 +33,33 @@ import {
   DEFAULT_KEY_MAX_EXECUTIONS_PER_MINUTE,
   DEFAULT_PACKAGES_ALLOW,
   DEFAULT_PACKAGES_DENY,
+  DEFAULT_APPROVAL_MODE,
+  DEFAULT_APPROVAL_TIMEOUT_MS,
+  DEFAULT_EXECUTION_MODE,
+  DEFAULT_LLM_MAX_TOKENS,
+  DEFAULT_LLM_PROVIDER,
+  DEFAULT_LLM_TEMPERATURE,
+  DEFAULT_LLM_TIMEOUT_MS,
+  DEFAULT_TASK_MAX_ATTEMPTS,
 } from './defaults.js';
 
 export const ISOLATION_MODES = ['strict', 'none'] as const;
+/**
+ * What a kernel may touch, enforced by the sandbox: `read_only` (workspace mounted read-only, no
+ * network), `workspace_write` (workspace writable, no network), `network` (workspace writable and
+ * the host's network). Writes outside the workspace (and the scratch `/tmp`) fail in every mode.
+ */
+export const EXECUTION_MODES = ['read_only', 'workspace_write', 'network'] as const;
+export type ExecutionMode = (typeof EXECUTION_MODES)[number];
+/** When a task waits for a human: `never`, `on_risk` (a finding of severity `warning`), `always`. */
+export const APPROVAL_MODES = ['never', 'on_risk', 'always'] as const;
+export type ApprovalMode = (typeof APPROVAL_MODES)[number];
+/** Severity of an analysis rule; `off` drops its findings. `critical` denies, `warning` is a risk, `info` is noted. */
+export const RULE_SEVERITIES = ['off', 'info', 'warning', 'critical'] as const;
+export type RuleSeverity = (typeof RULE_SEVERITIES)[number];
+/** Providers of the `llm` generator (AI SDK). */
+export const LLM_PROVIDERS = ['openai-compatible', 'openai', 'anthropic'] as const;
+export type LlmProvider = (typeof LLM_PROVIDERS)[number];
 export const BACKENDS = ['local'] as const;
 
 /** Largest delay a Node timer honours (about 24.8 days); longer ones would fire at once. */
@@ -131,6 +155,69 @@ export const packagesSchema = z
   })
   .strict();
 
+/** A dotted module name (`os`, `os.path`, `urllib.request`). */
+const moduleName = z.string().regex(/^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$/, 'must be a dotted module name');
+
+/** Static analysis policy (docs/analysis.md): guidance and approval triggers; the sandbox is the boundary. */
+export const policySchema = z
+  .object({
+    /** Execution mode of sessions and tasks that do not ask for one. */
+    mode: z.enum(EXECUTION_MODES).default(DEFAULT_EXECUTION_MODE),
+    /** When tasks wait for a human decision. */
+    approvalMode: z.enum(APPROVAL_MODES).default(DEFAULT_APPROVAL_MODE),
+    /** A pending approval not decided within this long ends `rejected`. */
+    approvalTimeoutMs: timerMs.default(DEFAULT_APPROVAL_TIMEOUT_MS),
+    imports: z
+      .object({
+        /** Modules code may import (a prefix match: `os` covers `os.path`); `[]` = any not denied. */
+        allow: z.array(moduleName).default([]),
+        /** Modules code may never import (prefix match); the code is denied. */
+        deny: z.array(moduleName).default([]),
+      })
+      .strict()
+      .default({ allow: [], deny: [] }),
+    /** Severity per rule id (`process.subprocess`: `critical`, …) over the built-in ones. */
+    rules: z
+      .record(z.string().regex(/^[a-z_]+\.[a-z_]+$/, 'must be a rule id like `process.subprocess`'), z.enum(RULE_SEVERITIES))
+      .default({}),
+  })
+  .strict();
+
+/** Code generators (docs/llm.md). */
+export const llmSchema = z
+  .object({
+    /**
+     * The generator tasks use: `llm`, `scripted`, or a name a plugin registers. Unset: `llm` when
+     * `llm.model` is set, else none (tasks are refused with `CONFIG_INVALID`). An unknown name is
+     * an error at start.
+     */
+    generator: z.string().regex(/^[a-z][a-z0-9_-]*$/, 'must be a generator name').optional(),
+    /** AI SDK provider of the `llm` generator. */
+    provider: z.enum(LLM_PROVIDERS).default(DEFAULT_LLM_PROVIDER),
+    /** Base URL of the provider's API (required for `openai-compatible`, e.g. `http://localhost:11434/v1`). */
+    baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+    /** Model id (`gpt-4.1-mini`, `claude-sonnet-4-5`, `qwen2.5-coder:7b`). */
+    model: z.string().min(1).optional(),
+    /** API key, sent only to `baseUrl` / the provider. Prefer `VIVARIUM_LLM_API_KEY`. */
+    apiKey: z.string().min(1).optional(),
+    temperature: z.number().min(0).max(2).default(DEFAULT_LLM_TEMPERATURE),
+    /** Most tokens of one answer. */
+    maxTokens: positiveInt.default(DEFAULT_LLM_MAX_TOKENS),
+    /** Wall clock of one model call. */
+    timeoutMs: timerMs.default(DEFAULT_LLM_TIMEOUT_MS),
+    /** Stream answers (tasks emit `generation-delta` events as text arrives). */
+    stream: z.boolean().default(true),
+    /** Ask the model whether a successful run answers the objective (`{adequate, reason, suggestion}`). */
+    verify: z.boolean().default(false),
+    /** Code the `scripted` generator returns, in order. */
+    scripted: z.array(z.string()).default([]),
+    /** Modules (paths or package names) exporting generators to register (docs/llm.md). */
+    plugins: z.array(z.string().min(1)).default([]),
+    /** Attempts one task may make unless it says otherwise. */
+    maxAttempts: z.number().int().min(1).max(20).default(DEFAULT_TASK_MAX_ATTEMPTS),
+  })
+  .strict();
+
 /** The whole configuration. Built once by `loadConfig`, then frozen. */
 export const configSchema = z
   .object({
@@ -222,6 +309,8 @@ export const configSchema = z
       }),
     server: serverSchema.default(serverSchema.parse({})),
     packages: packagesSchema.default(packagesSchema.parse({})),
+    policy: policySchema.default(policySchema.parse({})),
+    llm: llmSchema.default(llmSchema.parse({})),
   })
   .strict();
 

@@ -102,3 +102,19 @@ export const DEFAULT_KEY_MAX_EXECUTIONS_PER_MINUTE = 600;
 export const DEFAULT_PACKAGES_ALLOW: readonly string[] = [];
 /** Distribution names `install` refuses even when `packages.allow` would accept them. */
 export const DEFAULT_PACKAGES_DENY: readonly string[] = [];
+/** Execution mode of sessions and tasks unless one is asked for (docs/analysis.md). */
+export const DEFAULT_EXECUTION_MODE = 'workspace_write';
+/** When a task asks a human: `on_risk` — when the analysis finds a risky call. */
+export const DEFAULT_APPROVAL_MODE = 'on_risk';
+/** A pending approval not decided within this long ends `rejected` (24 hours). */
+export const DEFAULT_APPROVAL_TIMEOUT_MS = 24 * 60 * 60 * 1000;
+/** Provider of the `llm` generator unless configured. */
+export const DEFAULT_LLM_PROVIDER = 'openai-compatible';
+/** Sampling temperature of the `llm` generator. */
+export const DEFAULT_LLM_TEMPERATURE = 0.2;
+/** Most tokens one model answer may have. */
+export const DEFAULT_LLM_MAX_TOKENS = 4096;
+/** Wall clock of one model call, ms. */
+export const DEFAULT_LLM_TIMEOUT_MS = 120_000;
+/** Attempts (generate → … → verify) one task may make before it fails. */
+export const DEFAULT_TASK_MAX_ATTEMPTS = 3;

@@ -6,8 +6,22 @@ export {
   ISOLATION_MODES,
   BACKENDS,
   MAX_TIMER_MS,
+  policySchema,
+  llmSchema,
+  EXECUTION_MODES,
+  APPROVAL_MODES,
+  RULE_SEVERITIES,
+  LLM_PROVIDERS,
 } from './config-schema.js';
-export type { Config, ConfigInput, Limits } from './config-schema.js';
+export type {
+  Config,
+  ConfigInput,
+  Limits,
+  ExecutionMode,
+  ApprovalMode,
+  RuleSeverity,
+  LlmProvider,
+} from './config-schema.js';
 export {
   loadConfig,
   configFromEnv,

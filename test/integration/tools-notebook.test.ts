@@ -70,7 +70,15 @@ function codeCells(notebook: Notebook): NotebookCodeCell[] {
  */
 function comparable(outputs: NotebookOutput[]): unknown[] {
   const mask = (text: string): string => text.replace(/0x[0-9a-f]+/g, '0x?');
-  return outputs.map((output) => {
+  // stdout and stderr are separate pipes: their order relative to each other is best-effort, so
+  // stream outputs are compared in a stable order (by stream name) ahead of the rest.
+  const streamName = (output: NotebookOutput): string =>
+    output.output_type === 'stream' ? `0${output.name}` : '1';
+  const ordered = outputs
+    .map((output, index) => ({ output, index }))
+    .sort((a, b) => streamName(a.output).localeCompare(streamName(b.output)) || a.index - b.index)
+    .map(({ output }) => output);
+  return ordered.map((output) => {
     switch (output.output_type) {
       case 'stream':
         return { type: 'stream', name: output.name, text: joinLines(output.text) };
