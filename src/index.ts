@@ -10,8 +10,8 @@ export type {
 } from './session/index.js';
 export { VivariumError, isVivariumError, ERROR_CODES } from './errors/index.js';
 export type { ErrorCode } from './errors/index.js';
-export { loadConfig, configSchema, limitsSchema } from './config/index.js';
-export type { Config, ConfigInput, Limits } from './config/index.js';
+export { loadConfig, configSchema, limitsSchema, EXECUTION_MODES } from './config/index.js';
+export type { Config, ConfigInput, Limits, ExecutionMode } from './config/index.js';
 export type {
   Execution,
   ExecutionStatus,
@@ -67,3 +67,49 @@ export type {
   BatchReport,
 } from './tools/index.js';
 export type { SessionFiles, SessionRecord } from './session/index.js';
+export {
+  analyze,
+  evaluatePolicy,
+  decide,
+  analysisResultSchema,
+  findingSchema,
+  ANALYSIS_RULES,
+  RULE_IDS,
+} from './analysis/index.js';
+export type {
+  AnalyzeOptions,
+  AnalysisResult,
+  Finding,
+  ImportInfo,
+  PolicyDecision,
+  RuleId,
+  RuleInfo,
+  AnalysisPolicy,
+} from './analysis/index.js';
+export {
+  createGenerator,
+  GeneratorRegistry,
+  LlmGenerator,
+  createLlmGenerator,
+  ScriptedGenerator,
+  PromptBuilder,
+  extractCode,
+} from './llm/index.js';
+export type {
+  CodeGenerator,
+  GeneratorFactory,
+  CreateGeneratorOptions,
+  CreateLlmGeneratorOptions,
+  ScriptedGeneratorOptions,
+  PromptBuilderOptions,
+  GenerationRequest,
+  GenerationResult,
+  VerificationRequest,
+  VerificationResult,
+  ErrorChainEntry,
+  ModelCall,
+  TokenUsage,
+  ChatMessage,
+  PromptFile,
+  PromptVariable,
+} from './llm/index.js';

@@ -21,6 +21,7 @@ from .cells import compile_cell, error_payload, register_source
 from .formatting import collect_figures, format_object
 from .protocol import Channel
 from .streams import StreamPump
+from .result_value import read_value
 from .variables import summarize
 from .workspace_watch import diff, snapshot
 
@@ -288,6 +289,12 @@ class Kernel:
         state.allow_input = False
 
     def _variables(self, request):
+        read = request.get("read")
+        if isinstance(read, str):
+            # One value as JSON instead of the listing (a task's `results`), optionally removed.
+            value = read_value(self.namespace, read, int(request.get("maxBytes") or 1_000_000), bool(request.get("remove")))
+            self._send({"type": "variables", "id": request.get("id"), "variables": [], "value": value})
+            return
         self._send({"type": "variables", "id": request.get("id"), "variables": summarize(self.namespace, HIDDEN_NAMES)})
 
     def run(self):

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ISOLATION_MODES, type Limits } from '../config/index.js';
+import { EXECUTION_MODES, ISOLATION_MODES, type ExecutionMode, type Limits } from '../config/index.js';
 import type { VivariumOptions } from '../engine/index.js';
 import { flagExpectation } from './usage-error.js';
 
@@ -22,6 +22,32 @@ export interface EngineFlags {
 export interface LimitFlags {
   timeout?: string;
   memory?: string;
+}
+
+/** The `--mode` flag of `run` and `repl` (raw commander value). */
+export interface ModeFlags {
+  mode?: string;
+}
+
+/** Registers `--mode <mode>` (the session's execution mode) on a command. */
+export function addModeFlag(command: Command): Command {
+  return command.option(
+    '--mode <mode>',
+    `what the code may touch, enforced by the sandbox: ${EXECUTION_MODES.join(' | ')} (read_only: the workspace is read-only; network: the host network) (default: config \`policy.mode\`, else workspace_write)`,
+  );
+}
+
+/** `--mode read_only|workspace_write|network`. */
+export function parseMode(raw: string): ExecutionMode {
+  const mode = EXECUTION_MODES.find((candidate) => candidate === raw);
+  if (mode === undefined)
+    throw flagExpectation('--mode', `one of ${EXECUTION_MODES.map((m) => `\`${m}\``).join(', ')}`, raw);
+  return mode;
+}
+
+/** The execution mode the flags ask for; undefined leaves config `policy.mode` in charge. */
+export function modeFromFlags(flags: ModeFlags): ExecutionMode | undefined {
+  return flags.mode === undefined ? undefined : parseMode(flags.mode);
 }
 
 /** Registers `--isolation`, `--data`, `--config` on a command. */

@@ -12,6 +12,13 @@ export const EXIT_CHECK_FAILED = 1;
 export const EXIT_USAGE = 2;
 /** The sandbox or the interpreter is unavailable (`SANDBOX_UNAVAILABLE`, `INTERPRETER_UNAVAILABLE`); the message says what to install. */
 export const EXIT_SANDBOX_UNAVAILABLE = 3;
+/** `analyze`: the policy denies the code (a critical finding or a syntax error). Same number as a Python error, different command. */
+export const EXIT_POLICY_DENIED = 1;
+/**
+ * `analyze`: the code needs a human's approval (approval mode `always`, or `on_risk` with a
+ * warning). Not 3: `analyze` starts a sandbox too, and 3 must keep meaning "sandbox unavailable".
+ */
+export const EXIT_NEEDS_APPROVAL = 4;
 /** Any other engine fault (kernel failed to start, protocol violation, internal error); `sysexits.h` `EX_SOFTWARE`. */
 export const EXIT_ENGINE_FAULT = 70;
 /** The execution hit its wall-clock timeout (status `timeout`), as `timeout(1)` reports it. */

@@ -23,7 +23,7 @@ import { runCommand, type RunFlags } from './commands/run.js';
 import { DEFAULT_CLI_PROFILE_TOP, profileCommand, type ProfileFlags } from './commands/profile.js';
 import { serveCommand, type ServeFlags } from './commands/serve.js';
 import { testCommand, type TestFlags } from './commands/test.js';
-import { addEngineFlags, addSessionFlags } from './engine-flags.js';
+import { addEngineFlags, addModeFlag, addSessionFlags } from './engine-flags.js';
 import { EXIT_ENGINE_FAULT, EXIT_OK, EXIT_SANDBOX_UNAVAILABLE, EXIT_USAGE } from './exit-codes.js';
 import { CliUsageError } from './usage-error.js';
 import { packageVersion } from './version.js';
@@ -77,6 +77,7 @@ Examples:
   $ vivarium run -c 'print(sum(range(10)))' --no-preload
   $ vivarium run plot.py --workspace ./out          # images saved as out/output-1.png, ...
   $ vivarium run job.py --timeout 30 --memory 512 --json | jq .status
+  $ vivarium run audit.py --workspace ./data --mode read_only   # ./data cannot be changed
   $ cat script.py | vivarium run -
 
 Exit codes: 0 ok, 1 Python error or interrupted, 2 usage/config error, 3 sandbox unavailable,
@@ -90,6 +91,7 @@ Ctrl-C interrupts a running cell (three times restarts the kernel); at the promp
 Examples:
   $ vivarium repl
   $ vivarium repl --workspace ./project --no-preload
+  $ vivarium repl --mode network                    # with the host network (APIs, downloads)
   $ printf 'x = 21\\nx * 2\\n' | vivarium repl --no-preload`;
 
 const DOCTOR_EXAMPLES = `
@@ -184,6 +186,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .option('-c, --code <code>', 'run this code instead of a file')
     .option('--json', 'print only the Execution as one JSON object on stdout (no streaming)');
   addSessionFlags(run);
+  addModeFlag(run);
   addEngineFlags(run);
   run.addHelpText('after', RUN_EXAMPLES).action(async (file: string | undefined, flags: RunFlags) => {
     setExitCode(await runCommand(file, flags, io));
@@ -193,6 +196,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .command('repl')
     .description('an interactive Python session in the sandbox (cells can also be piped on stdin)');
   addSessionFlags(repl);
+  addModeFlag(repl);
   addEngineFlags(repl);
   repl.addHelpText('after', REPL_EXAMPLES).action(async (flags: ReplFlags) => {
     setExitCode(await replCommand(flags, io));

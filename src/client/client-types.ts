@@ -18,6 +18,7 @@ export type {
   RestartResult,
   WorkspaceEntry,
   Limits,
+  ExecutionMode,
 } from '../index.js';
 
 /** One entry of a session's history: the code and the Execution it gave. */
@@ -39,3 +40,29 @@ export interface RemoteSessionInfo extends SessionInfo {
   /** The owning key's id (`key_…`); null when the service runs without auth. */
   ownerKeyId: string | null;
 }
+
+export type {
+  TaskResult,
+  TaskEvent,
+  TaskState,
+  TaskOutcome,
+  TaskStep,
+  TaskAttempt,
+  TaskSpec,
+  Approval,
+  ApprovalState,
+  ApprovalDecision,
+  AttemptError,
+  Verification,
+  StoredModelCall,
+} from '../pipeline/index.js';
+
+/** An input file of a remote task: a path already in the session's workspace, or content to put there. */
+export type RemoteTaskFile =
+  | string
+  | {
+      /** Where it goes in the workspace (relative). */
+      path: string;
+      /** Text (sent as UTF-8) or bytes (sent base64-encoded). */
+      content: string | Uint8Array;
+    };

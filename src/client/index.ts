@@ -6,6 +6,14 @@ export type {
 } from './vivarium-client.js';
 export { RemoteSession } from './remote-session.js';
 export type { RemoteExecuteOptions, RemoteCallOptions, RemoteHistoryOptions } from './remote-session.js';
+export { RemoteTasks, bytesToBase64 } from './remote-tasks.js';
+export type {
+  RemoteCreateTaskOptions,
+  RemoteTaskEventsOptions,
+  RemoteListTasksOptions,
+  RemoteListApprovalsOptions,
+  RemoteDecideApprovalOptions,
+} from './remote-tasks.js';
 export { RemoteFiles } from './remote-files.js';
 export type {
   FileData,
@@ -32,6 +40,21 @@ export type {
   RestartResult,
   WorkspaceEntry,
   Limits,
+  ExecutionMode,
   StoredExecutionSummary,
   RemoteSessionInfo,
+  RemoteTaskFile,
+  TaskResult,
+  TaskEvent,
+  TaskState,
+  TaskOutcome,
+  TaskStep,
+  TaskAttempt,
+  TaskSpec,
+  Approval,
+  ApprovalState,
+  ApprovalDecision,
+  AttemptError,
+  Verification,
+  StoredModelCall,
 } from './client-types.js';

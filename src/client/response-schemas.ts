@@ -85,3 +85,73 @@ export const restartResultSchema = z
 export const interruptResultSchema = z
   .object({ interrupted: z.boolean(), session: sessionInfoSchema })
   .loose();
+
+const tokenUsageSchema = z
+  .object({ inputTokens: z.number(), outputTokens: z.number(), totalTokens: z.number() })
+  .loose();
+
+export const approvalSchema = z
+  .object({
+    id: z.string(),
+    taskId: z.string(),
+    attempt: z.number(),
+    state: z.enum(['pending', 'approved', 'rejected', 'cancelled']),
+    objective: z.string(),
+    code: z.string(),
+    codeHash: z.string(),
+    findings: z.array(z.object({ ruleId: z.string(), message: z.string() }).loose()),
+    reasons: z.array(z.string()),
+    requestedAt: z.string(),
+    expiresAt: z.string(),
+    decision: z
+      .object({ decision: z.enum(['approve', 'reject']), comment: z.string().nullable() })
+      .loose()
+      .nullable(),
+  })
+  .loose();
+
+export const taskResultSchema = z
+  .object({
+    id: z.string(),
+    state: z.enum(['running', 'awaiting_approval', 'succeeded', 'failed', 'rejected', 'cancelled']),
+    status: z.enum(['succeeded', 'failed', 'rejected', 'cancelled']).nullable(),
+    sessionId: z.string().nullable(),
+    spec: z.object({ objective: z.string() }).loose(),
+    code: z.string().nullable(),
+    execution: executionSchema.nullable(),
+    results: z.record(z.string(), z.unknown()),
+    attempts: z.array(z.object({ attempt: z.number(), code: z.string() }).loose()),
+    files: z.array(z.object({ path: z.string(), change: z.string() }).loose()),
+    usage: tokenUsageSchema,
+    error: z.object({ kind: z.string(), message: z.string() }).loose().nullable(),
+    pendingApproval: approvalSchema.nullable(),
+    createdAt: z.string(),
+    durationMs: z.number(),
+  })
+  .loose();
+
+export const taskListSchema = z.object({ tasks: z.array(taskResultSchema) }).loose();
+
+export const approvalListSchema = z.object({ approvals: z.array(approvalSchema) }).loose();
+
+export const modelCallListSchema = z
+  .object({
+    calls: z.array(
+      z
+        .object({
+          taskId: z.string(),
+          attempt: z.number(),
+          purpose: z.string(),
+          messages: z.array(z.object({ role: z.string(), content: z.string() }).loose()),
+          response: z.string(),
+          usage: tokenUsageSchema,
+        })
+        .loose(),
+    ),
+  })
+  .loose();
+
+/** A task event: the fields every one has; the rest passes through. */
+export const taskEventSchema = z
+  .object({ type: z.string().min(1), taskId: z.string(), seq: z.number(), at: z.string() })
+  .loose();

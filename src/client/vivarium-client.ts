@@ -1,9 +1,25 @@
-import type { Execution, Limits, RemoteSessionInfo } from './client-types.js';
+import type {
+  Approval,
+  Execution,
+  ExecutionMode,
+  Limits,
+  RemoteSessionInfo,
+  StoredModelCall,
+  TaskResult,
+} from './client-types.js';
 import { VivariumClientError } from './client-error.js';
 import { callExecution } from './execution-call.js';
 import { HttpTransport } from './http-transport.js';
 import { executionBody, RemoteSession, type RemoteExecuteOptions } from './remote-session.js';
 import { sessionInfoSchema, sessionListSchema } from './response-schemas.js';
+import {
+  RemoteTasks,
+  type RemoteCreateTaskOptions,
+  type RemoteDecideApprovalOptions,
+  type RemoteListApprovalsOptions,
+  type RemoteListTasksOptions,
+  type RemoteTaskEventsOptions,
+} from './remote-tasks.js';
 
 /** Default deadline of one call (except executions, which the service's limits end), in ms. */
 export const DEFAULT_CLIENT_TIMEOUT_MS = 120_000;
@@ -32,6 +48,12 @@ export interface VivariumClientOptions {
 export interface RemoteCreateSessionOptions {
   /** Limits over the service's configured ones. @default the service's `limits` */
   limits?: Partial<Limits>;
+  /**
+   * What the session's kernels may touch, enforced by the sandbox: `read_only`, `workspace_write`
+   * or `network`. Keys that are not admin may not ask for more than the service's `policy.mode`.
+   * @default the service's `policy.mode`
+   */
+  mode?: ExecutionMode;
   /** Environment variables added inside the sandbox. @default {} */
   env?: Record<string, string>;
   /** Modules imported at kernel start. @default the service's `preload` */
@@ -46,7 +68,7 @@ export interface RemoteCreateSessionOptions {
 export type RemoteRunOptions = Omit<RemoteCreateSessionOptions, 'idleTimeoutMs'> & RemoteExecuteOptions;
 
 /** The session fields the service accepts on creation. */
-const CREATE_FIELDS = ['limits', 'env', 'preload', 'idleTimeoutMs'] as const;
+const CREATE_FIELDS = ['limits', 'mode', 'env', 'preload', 'idleTimeoutMs'] as const;
 
 function pick(options: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
   const body: Record<string, unknown> = {};
@@ -74,6 +96,7 @@ function expectation(name: string, expected: string, value: unknown): VivariumCl
  */
 export class VivariumClient {
   readonly #transport: HttpTransport;
+  readonly #tasks: RemoteTasks;
 
   constructor(options: VivariumClientOptions) {
     const { baseUrl, apiKey, timeoutMs, maxResponseBytes } = options;
@@ -100,6 +123,7 @@ export class VivariumClient {
       timeoutMs: timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS,
       maxResponseBytes: maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
     });
+    this.#tasks = new RemoteTasks(this.#transport);
   }
 
   /** The service's base URL, without trailing slash. */
@@ -168,7 +192,7 @@ export class VivariumClient {
     return callExecution(this.#transport, {
       path: '/v1/run',
       body: {
-        ...pick(options as Record<string, unknown>, ['limits', 'env', 'preload']),
+        ...pick(options as Record<string, unknown>, ['limits', 'mode', 'env', 'preload']),
         ...executionBody(code, options as Record<string, unknown>),
       },
       onEvent: options.onEvent,
@@ -178,5 +202,65 @@ export class VivariumClient {
         await this.session(sessionId).interrupt();
       },
     });
+  }
+
+  /**
+   * Starts a task: a model writes code for the objective; the service analyzes it, asks for an
+   * approval when its policy says so, runs it, checks it and repairs it. With `onEvent` the events
+   * stream until `task-end` (approval waits included) and the call resolves with the final
+   * TaskResult; without it one JSON call resolves with the result when the task ended, or with the
+   * task in state `awaiting_approval` when it waits for a decision (decide it with
+   * {@link decideApproval}, follow it with {@link taskEvents}), or at once with `wait: false`.
+   */
+  createTask(options: RemoteCreateTaskOptions): Promise<TaskResult> {
+    return this.#tasks.create(options);
+  }
+
+  /** A task: state, attempts (code, analysis, approval, execution, error, verification), results, usage. */
+  getTask(id: string, options: { signal?: AbortSignal } = {}): Promise<TaskResult> {
+    return this.#tasks.get(id, options);
+  }
+
+  /** This key's tasks, newest first (every key's, for an admin key). */
+  listTasks(options: RemoteListTasksOptions = {}): Promise<TaskResult[]> {
+    return this.#tasks.list(options);
+  }
+
+  /**
+   * Follows a task: its stored events, then live ones until `task-end`; resolves with the final
+   * TaskResult (or, when the service stops following a task it does not run, with the task as it
+   * stands). Aborting stops following; the task goes on.
+   */
+  taskEvents(id: string, options: RemoteTaskEventsOptions): Promise<TaskResult> {
+    return this.#tasks.events(id, options);
+  }
+
+  /** A task's model calls in order: the prompt as sent, the response, tokens, latency. */
+  taskModelCalls(id: string, options: { signal?: AbortSignal } = {}): Promise<StoredModelCall[]> {
+    return this.#tasks.modelCalls(id, options);
+  }
+
+  /** Cancels a running or waiting task; resolves with it as it ended (a finished task as is). */
+  cancelTask(id: string, options: { signal?: AbortSignal } = {}): Promise<TaskResult> {
+    return this.#tasks.cancel(id, options);
+  }
+
+  /** Approvals this key may decide, oldest first (`{state: 'pending'}` for the waiting ones). */
+  listApprovals(options: RemoteListApprovalsOptions = {}): Promise<Approval[]> {
+    return this.#tasks.listApprovals(options);
+  }
+
+  /** An approval: objective, code and its hash, findings, reasons, mode, expected results, decision. */
+  getApproval(id: string, options: { signal?: AbortSignal } = {}): Promise<Approval> {
+    return this.#tasks.getApproval(id, options);
+  }
+
+  /**
+   * Approves or rejects a pending approval (stored and audited before the task goes on); resolves
+   * with the decided approval. `APPROVAL_CONFLICT` (409) when it was decided already, or when
+   * `codeHash` is not the pending code's.
+   */
+  decideApproval(id: string, options: RemoteDecideApprovalOptions): Promise<Approval> {
+    return this.#tasks.decideApproval(id, options);
   }
 }

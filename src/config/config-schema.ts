@@ -37,6 +37,7 @@ import {
   DEFAULT_APPROVAL_TIMEOUT_MS,
   DEFAULT_EXECUTION_MODE,
   DEFAULT_LLM_MAX_TOKENS,
+  DEFAULT_LLM_MAX_RETRIES,
   DEFAULT_LLM_PROVIDER,
   DEFAULT_LLM_TEMPERATURE,
   DEFAULT_LLM_TIMEOUT_MS,
@@ -205,6 +206,8 @@ export const llmSchema = z
     maxTokens: positiveInt.default(DEFAULT_LLM_MAX_TOKENS),
     /** Wall clock of one model call. */
     timeoutMs: timerMs.default(DEFAULT_LLM_TIMEOUT_MS),
+    /** Retries of a call that failed transiently (HTTP 408/409/429/5xx, connection refused); timeouts are not retried. */
+    maxRetries: z.number().int().min(0).max(10).default(DEFAULT_LLM_MAX_RETRIES),
     /** Stream answers (tasks emit `generation-delta` events as text arrives). */
     stream: z.boolean().default(true),
     /** Ask the model whether a successful run answers the objective (`{adequate, reason, suggestion}`). */

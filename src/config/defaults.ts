@@ -116,5 +116,7 @@ export const DEFAULT_LLM_TEMPERATURE = 0.2;
 export const DEFAULT_LLM_MAX_TOKENS = 4096;
 /** Wall clock of one model call, ms. */
 export const DEFAULT_LLM_TIMEOUT_MS = 120_000;
+/** Retries of a model call that failed transiently (HTTP 408/409/429/5xx, connection refused), each recorded. */
+export const DEFAULT_LLM_MAX_RETRIES = 2;
 /** Attempts (generate → … → verify) one task may make before it fails. */
 export const DEFAULT_TASK_MAX_ATTEMPTS = 3;

@@ -1,14 +1,17 @@
 import { z } from 'zod';
 import {
+  EXECUTION_MODES,
   limitsOverrideSchema,
   limitsSchema,
   loadConfig,
   MAX_TIMER_MS,
   type Config,
   type ConfigInput,
+  type ExecutionMode,
   type Limits,
 } from '../config/index.js';
 import { validate, VivariumError } from '../errors/index.js';
+import type { AnalysisResult, AnalyzeOptions } from '../analysis/index.js';
 import type { Execution } from '../kernel/index.js';
 import type {
   BatchOptions,
@@ -20,6 +23,14 @@ import type {
   ValidateOptions,
   ValidateResult,
 } from '../tools/index.js';
+import { createGenerator, type CodeGenerator } from '../llm/index.js';
+import {
+  engineTaskHost,
+  MemoryTaskStore,
+  sandboxAnalyzer,
+  sandboxPackageProbe,
+  TaskManager,
+} from '../pipeline/index.js';
 import { Sandbox, type SandboxReport } from '../sandbox/index.js';
 import {
   detectLoopVolumes,
@@ -40,12 +51,24 @@ export interface VivariumOptions extends ConfigInput {
   configFile?: string;
   /** Where `VIVARIUM_*` variables are read from. @default process.env */
   processEnv?: NodeJS.ProcessEnv;
+  /**
+   * Generators to register besides `llm`, `scripted` and the configured plugins, by name;
+   * `llm.generator` selects one. @default {}
+   */
+  generators?: Record<string, CodeGenerator>;
 }
 
 /** Options of {@link Vivarium.createSession}. */
 export interface CreateSessionOptions {
   /** Limits over the configured ones. @default config `limits` */
   limits?: Partial<Limits>;
+  /**
+   * What the session's kernels may touch, enforced by the sandbox: `read_only` (workspace mounted
+   * read-only, no network), `workspace_write` (workspace writable, no network), `network`
+   * (workspace writable, the host's network). Restarts and side kernels keep it.
+   * @default config `policy.mode` (`workspace_write`)
+   */
+  mode?: ExecutionMode;
   /** Environment variables added inside the sandbox. @default {} */
   env?: Record<string, string>;
   /** Modules imported at kernel start. @default config `preload` */
@@ -63,6 +86,7 @@ export type RunOptions = Omit<CreateSessionOptions, 'idleTimeoutMs'> & ExecuteOp
 const createSessionSchema = z
   .object({
     limits: limitsOverrideSchema.optional(),
+    mode: z.enum(EXECUTION_MODES).optional(),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
     preload: z.array(z.string().regex(/^[A-Za-z_][\w.]*$/)).optional(),
     idleTimeoutMs: z.number().int().min(0).max(MAX_TIMER_MS).optional(),
@@ -101,10 +125,14 @@ export class Vivarium {
   private readonly sweeper: NodeJS.Timeout;
   private stopping: Promise<void> | null = null;
   private readonly teardowns = new Set<Promise<void>>();
+  /** The configured code generator (`llm.generator`), or null when none is configured. */
+  readonly generator: CodeGenerator | null;
+  private taskManager: TaskManager | null = null;
 
-  private constructor(config: Config, sandbox: Sandbox, quota: QuotaMechanism) {
+  private constructor(config: Config, sandbox: Sandbox, quota: QuotaMechanism, generator: CodeGenerator | null) {
     this.config = config;
     this.sandbox = sandbox;
+    this.generator = generator;
     this.workspaces = new WorkspaceManager({
       dataDir: config.dataDir,
       sandbox,
@@ -116,6 +144,8 @@ export class Vivarium {
       maxConcurrentStarts: config.pool.maxConcurrentStarts,
       limits: config.limits,
       preload: config.preload,
+      // Pooled kernels are of the default mode only; a session asking for another gets a fresh one.
+      mode: config.policy.mode,
       adjustable: sandbox.cgroups.enabled,
       launcher: new KernelLauncher(config, sandbox, this.workspaces),
       workspaces: this.workspaces,
@@ -130,15 +160,17 @@ export class Vivarium {
    * throws `SANDBOX_UNAVAILABLE`, saying what to install, when bubblewrap cannot run.
    */
   static async start(options: VivariumOptions = {}): Promise<Vivarium> {
-    const { configFile, processEnv, ...overrides } = options;
+    const { configFile, processEnv, generators, ...overrides } = options;
     const config = loadConfig({
       overrides,
       ...(configFile ? { configFile } : {}),
       ...(processEnv ? { env: processEnv } : {}),
     });
+    // An unknown generator, a bad plugin or a missing provider package fails the start, never later.
+    const generator = await createGenerator(config, generators ? { generators } : {});
     const sandbox = new Sandbox(config);
     await sandbox.prepare();
-    return new Vivarium(config, sandbox, await resolveQuota(config));
+    return new Vivarium(config, sandbox, await resolveQuota(config), generator);
   }
 
   /** What `doctor` shows about the sandbox. */
@@ -161,8 +193,10 @@ export class Vivarium {
     this.assertRunning();
     const parsed = validate(createSessionSchema, options, 'options');
     const limits = validate(limitsSchema, { ...this.config.limits, ...(parsed.limits ?? {}) }, 'limits');
+    const mode = parsed.mode ?? this.config.policy.mode;
     const lease = await this.kernels.acquire({
       limits,
+      mode,
       preload: parsed.preload ?? this.config.preload,
       env: parsed.env ?? {},
       workspaceDir: parsed.workspaceDir,
@@ -172,6 +206,7 @@ export class Vivarium {
       this.sessionParts({
         workspace: lease.workspace,
         limits,
+        mode,
         preload: parsed.preload ?? this.config.preload,
         env: parsed.env ?? {},
         idleTimeoutMs: parsed.idleTimeoutMs ?? this.config.session.idleTimeoutMs,
@@ -192,15 +227,42 @@ export class Vivarium {
       workspaces: this.workspaces,
       kernels: this.kernels,
       files: this.config.files,
+      policy: this.config.policy,
       onClose: (closed) => this.sessions.delete(closed.id),
       install: async (session, packages, options) =>
         (await import('../tools/install.js')).install(this, session, packages, options),
     };
   }
 
+  /**
+   * Tasks: an objective → a generator writes code → analysis → approval when the policy says so →
+   * run → verify → repair (docs/tasks.md). The library keeps tasks in memory; the service keeps
+   * them in its store (durable approvals).
+   */
+  get tasks(): TaskManager {
+    this.assertRunning();
+    this.taskManager ??= new TaskManager({
+      config: this.config,
+      store: new MemoryTaskStore(),
+      host: engineTaskHost({
+        createSession: (options) => this.createSession(options),
+        getSession: (id) => this.getSession(id),
+      }),
+      generator: this.generator,
+      analyze: sandboxAnalyzer,
+      probePackages: sandboxPackageProbe(),
+    });
+    return this.taskManager;
+  }
+
   /** Syntax, undefined names, unused imports and missing modules of `code`; see docs/tools-validation.md. */
   async validate(code: string, options: ValidateOptions = {}): Promise<ValidateResult> {
     return (await import('../tools/validate.js')).validate(this, code, options);
+  }
+
+  /** Static analysis of `code` and the policy's decision on it (allow / needs_approval / deny); see docs/analysis.md. */
+  async analyze(code: string, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
+    return (await import('../analysis/analyze.js')).analyze(this, code, options);
   }
 
   /** Snippets or files run in one session (shared state) or in parallel sandboxes; see docs/tools-batch.md. */
@@ -230,8 +292,14 @@ export class Vivarium {
     this.assertRunning();
     if (this.sessions.has(record.id)) return this.getSession(record.id);
     const limits = validate(limitsSchema, record.limits, 'limits');
+    // Records written before execution modes existed ran with a writable workspace and no network.
+    const mode = validate(
+      z.enum(EXECUTION_MODES),
+      (record as Partial<SessionRecord>).mode ?? 'workspace_write',
+      'mode',
+    );
     await this.workspaces.restore(record.workspace);
-    const session = Session.restore(this.sessionParts({ ...record, limits }), options);
+    const session = Session.restore(this.sessionParts({ ...record, limits, mode }), options);
     this.sessions.set(session.id, session);
     return session;
   }
@@ -262,9 +330,10 @@ export class Vivarium {
 
   /** One execution in a fresh sandbox, closed afterwards. */
   async run(code: string, options: RunOptions = {}): Promise<Execution> {
-    const { limits, env, preload, workspaceDir, signal, ...executeOptions } = options;
+    const { limits, mode, env, preload, workspaceDir, signal, ...executeOptions } = options;
     const session = await this.createSession({
       ...(limits ? { limits } : {}),
+      ...(mode === undefined ? {} : { mode }),
       ...(env ? { env } : {}),
       ...(preload ? { preload } : {}),
       ...(workspaceDir ? { workspaceDir } : {}),
@@ -303,6 +372,7 @@ export class Vivarium {
   stop(options: { keepWorkspaces?: boolean } = {}): Promise<void> {
     this.stopping ??= (async () => {
       clearInterval(this.sweeper);
+      await this.taskManager?.stop();
       await Promise.allSettled([
         this.kernels.stop(),
         ...this.teardowns,

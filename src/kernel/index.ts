@@ -3,7 +3,7 @@ export type { KernelState, KernelStartOptions, KernelExecuteOptions } from './ke
 export { ExecutionCollector } from './execution-collector.js';
 export { encodeFrame, FrameDecoder, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES } from './frame-codec.js';
 export { kernelMessageSchema, variableSchema, fileChangeSchema } from './kernel-messages.js';
-export type { KernelMessage, VariableSummary, FileChange } from './kernel-messages.js';
+export type { KernelMessage, VariableSummary, FileChange, NamespaceValue } from './kernel-messages.js';
 export { EXECUTION_STATUSES } from './execution.js';
 export type * from './execution.js';
 export {

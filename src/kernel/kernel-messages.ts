@@ -32,6 +32,22 @@ export const variableSchema = z
   })
   .loose();
 
+/**
+ * One value of the namespace read as JSON (a task's `results`): `json` is the value (for a dict,
+ * its serializable keys) as JSON text; keys whose values are not JSON-serializable are listed in
+ * `unserializable`; `truncated` when the JSON or the key count hit their bounds.
+ */
+export const namespaceValueSchema = z.object({
+  name: z.string(),
+  found: z.boolean(),
+  type: z.string().nullable(),
+  keys: z.array(z.string()).nullable(),
+  json: z.string().nullable(),
+  unserializable: z.array(z.object({ key: z.string().nullable(), type: z.string(), error: z.string() })),
+  truncated: z.boolean(),
+});
+export type NamespaceValue = z.infer<typeof namespaceValueSchema>;
+
 export const kernelMessageSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('ready'),
@@ -74,7 +90,12 @@ export const kernelMessageSchema = z.discriminatedUnion('type', [
     files_truncated: z.boolean(),
     stream_truncated: z.boolean(),
   }),
-  z.object({ type: z.literal('variables'), id: z.string().nullable(), variables: z.array(variableSchema) }),
+  z.object({
+    type: z.literal('variables'),
+    id: z.string().nullable(),
+    variables: z.array(variableSchema),
+    value: namespaceValueSchema.optional(),
+  }),
   z.object({ type: z.literal('runtime_error'), message: z.string() }),
   z.object({ type: z.literal('sync_ack'), nonce: z.string() }),
 ]);

@@ -9,7 +9,12 @@ import type { KernelCgroup, LaunchSpec } from '../sandbox/index.js';
 import { ExecutionCollector } from './execution-collector.js';
 import type { Execution, ExecutionEvent, ExecutionStatus, InputHandler } from './execution.js';
 import { encodeFrame, FrameDecoder } from './frame-codec.js';
-import { kernelMessageSchema, type KernelMessage, type VariableSummary } from './kernel-messages.js';
+import {
+  kernelMessageSchema,
+  type KernelMessage,
+  type NamespaceValue,
+  type VariableSummary,
+} from './kernel-messages.js';
 
 /** Kernel lifecycle. `dead` carries a reason; `closed` is final. */
 export type KernelState = 'starting' | 'idle' | 'busy' | 'dead' | 'closed';
@@ -92,7 +97,7 @@ export class KernelProcess {
   private diagnostics = '';
   private running: RunningExecution | null = null;
   private pendingVariables: {
-    resolve: (v: VariableSummary[]) => void;
+    resolve: (v: { variables: VariableSummary[]; value?: NamespaceValue | undefined }) => void;
     reject: (e: Error) => void;
     id: string;
   } | null = null;
@@ -309,7 +314,7 @@ export class KernelProcess {
         if (message.id !== null && this.abandonedVariables.delete(message.id)) return;
         if (!this.pendingVariables || message.id !== this.pendingVariables.id)
           return this.protocolViolation('variables no request asked for');
-        this.pendingVariables.resolve(message.variables);
+        this.pendingVariables.resolve(message);
         this.pendingVariables = null;
         return;
       case 'runtime_error':
@@ -482,7 +487,33 @@ export class KernelProcess {
   }
 
   /** The user's variables. Only while idle (sessions queue it behind executions). */
-  variables(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<VariableSummary[]> {
+  async variables(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<VariableSummary[]> {
+    const answer = await this.namespaceRequest({}, 'Listing variables', options);
+    return answer.variables;
+  }
+
+  /**
+   * One namespace value as JSON (see {@link NamespaceValue}), answered by the runtime's idle loop.
+   * With `remove`, the name is deleted after reading. Only while idle.
+   */
+  async readValue(
+    name: string,
+    options: { maxBytes?: number; remove?: boolean; timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<NamespaceValue> {
+    const answer = await this.namespaceRequest(
+      { read: name, maxBytes: options.maxBytes ?? 1_000_000, remove: options.remove ?? false },
+      `Reading \`${name}\``,
+      options,
+    );
+    if (!answer.value) throw new VivariumError('INTERNAL', `The kernel did not answer the read of \`${name}\``);
+    return answer.value;
+  }
+
+  private namespaceRequest(
+    fields: Record<string, unknown>,
+    what: string,
+    options: { timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<{ variables: VariableSummary[]; value?: NamespaceValue | undefined }> {
     if (this.stateValue !== 'idle') {
       return Promise.reject(
         new VivariumError(
@@ -494,14 +525,14 @@ export class KernelProcess {
     this.requestCounter += 1;
     const id = `vars-${this.requestCounter}`;
     const timeoutMs = options.timeoutMs ?? 10_000;
-    return new Promise<VariableSummary[]>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pendingVariables = null;
         this.abandonedVariables.add(id);
         reject(
           new VivariumError(
             'INTERNAL',
-            `Listing variables took longer than ${timeoutMs} ms (a __repr__ or __len__ may hang)`,
+            `${what} took longer than ${timeoutMs} ms (a __repr__, __len__ or serializer may hang)`,
           ),
         );
       }, timeoutMs);
@@ -516,7 +547,7 @@ export class KernelProcess {
           reject(error);
         },
       };
-      this.send({ type: 'variables', id });
+      this.send({ type: 'variables', id, ...fields });
     });
   }
 

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { ExecutionMode } from '../config/index.js';
 
 /** Path inside the sandbox where the workspace is mounted (the kernel's cwd). */
 export const SANDBOX_WORKSPACE = '/workspace';
@@ -26,10 +27,45 @@ export const ETC_BINDS: readonly string[] = [
   '/etc/fonts',
 ];
 
+/**
+ * Host files name resolution and TLS need, bound read-only when a sandbox keeps the host network
+ * (execution mode `network`, the installer with a remote index); missing ones are skipped. Nothing
+ * else of `/etc` is added: no credentials, no host configuration beyond resolving names.
+ */
+export const NETWORK_ETC_BINDS: readonly string[] = [
+  '/etc/resolv.conf',
+  '/etc/hosts',
+  '/etc/host.conf',
+  '/etc/nsswitch.conf',
+  '/etc/gai.conf',
+  '/etc/services',
+  '/etc/protocols',
+  // CA certificates for TLS; never `/etc/ssl` as a whole (its `private/` holds the host's keys).
+  '/etc/ssl/certs',
+  '/etc/ssl/openssl.cnf',
+];
+
+/** What an execution mode grants the sandbox; everything else stays as the profile has it. */
+export interface ModeGrants {
+  /** `/workspace` is bound read-write (`--bind`) instead of read-only (`--ro-bind`). */
+  workspaceWritable: boolean;
+  /** The host's network namespace (no `--unshare-net`), with {@link NETWORK_ETC_BINDS}. */
+  network: boolean;
+}
+
+/** The grants of each execution mode (config `policy.mode`, a session's `mode`). */
+export const EXECUTION_MODE_GRANTS: Readonly<Record<ExecutionMode, Readonly<ModeGrants>>> = {
+  read_only: { workspaceWritable: false, network: false },
+  workspace_write: { workspaceWritable: true, network: false },
+  network: { workspaceWritable: true, network: true },
+};
+
 /** Options of {@link buildBwrapArgs}. */
 export interface BwrapProfileOptions {
-  /** Host directory mounted read-write at `/workspace`. */
+  /** Host directory mounted at `/workspace` (read-write unless `workspaceReadOnly`). */
   workspaceDir: string;
+  /** Mount the workspace read-only (`--ro-bind`): writes there fail with EROFS. @default false */
+  workspaceReadOnly?: boolean;
   /** Host directory holding `vivarium_kernel.py`, mounted read-only. */
   runtimeDir: string;
   /** Interpreter to run inside. */
@@ -50,9 +86,10 @@ export interface BwrapProfileOptions {
 /**
  * The hardened bubblewrap profile: new user, pid, net, ipc, uts and cgroup namespaces; a read-only
  * `/usr` and a handful of `/etc` entries; fresh `/proc`, minimal `/dev`, size-capped tmpfs `/tmp`
- * and `/dev/shm`; `/workspace` the only writable bind; `/` and `/dev` read-only; no capabilities,
- * no further user namespaces; dies with its parent; a new session (no controlling terminal).
- * Python starts isolated (`-I -B`).
+ * and `/dev/shm`; `/workspace` the only writable bind (read-only too with `workspaceReadOnly`);
+ * `/` and `/dev` read-only; no capabilities, no further user namespaces; dies with its parent; a
+ * new session (no controlling terminal). Python starts isolated (`-I -B`). The execution mode
+ * decides `workspaceReadOnly` and `network` ({@link EXECUTION_MODE_GRANTS}).
  */
 export function buildBwrapArgs(options: BwrapProfileOptions): string[] {
   const args = [
@@ -124,7 +161,7 @@ export function buildBwrapArgs(options: BwrapProfileOptions): string[] {
     '--symlink',
     '../tmp',
     '/var/tmp',
-    '--bind',
+    options.workspaceReadOnly ? '--ro-bind' : '--bind',
     options.workspaceDir,
     SANDBOX_WORKSPACE,
     '--ro-bind',

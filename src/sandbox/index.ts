@@ -21,8 +21,10 @@ export {
   SANDBOX_RUNTIME,
   SANDBOX_UID,
   ETC_BINDS,
+  NETWORK_ETC_BINDS,
+  EXECUTION_MODE_GRANTS,
 } from './bwrap-profile.js';
-export type { BwrapProfileOptions } from './bwrap-profile.js';
+export type { BwrapProfileOptions, ModeGrants } from './bwrap-profile.js';
 export { probeInterpreter } from './interpreter-probe.js';
 export type { InterpreterInfo } from './interpreter-probe.js';
 export { UidAllocator } from './uid-allocator.js';

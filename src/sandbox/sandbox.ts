@@ -3,9 +3,16 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../config/index.js';
-import { VivariumError } from '../errors/index.js';
-import { buildBwrapArgs, SANDBOX_GROUP, SANDBOX_PASSWD, SANDBOX_WORKSPACE } from './bwrap-profile.js';
+import { DEFAULT_EXECUTION_MODE, EXECUTION_MODES, type Config, type ExecutionMode } from '../config/index.js';
+import { describeValue, VivariumError } from '../errors/index.js';
+import {
+  buildBwrapArgs,
+  EXECUTION_MODE_GRANTS,
+  NETWORK_ETC_BINDS,
+  SANDBOX_GROUP,
+  SANDBOX_PASSWD,
+  SANDBOX_WORKSPACE,
+} from './bwrap-profile.js';
 import { CgroupManager, type CgroupReport } from './cgroups.js';
 import { probeInterpreter, type InterpreterInfo } from './interpreter-probe.js';
 import { installRuntime, writeFileAtomic } from './runtime-install.js';
@@ -71,14 +78,21 @@ export interface LaunchOptions {
   /** Number of `cgroup.procs` descriptors passed at fd 5, 6, … for the kernel to join. @default 0 */
   cgroupFdCount?: number;
   /**
-   * Keep the host network (no network namespace of its own). Only the package installer's pip
-   * process asks for it, and only when a remote `packages.indexUrl` is configured
-   * (src/tools/install.ts); session kernels never do. @default false
+   * What the kernel may touch, enforced by the profile ({@link EXECUTION_MODE_GRANTS}):
+   * `read_only` binds the workspace read-only, `workspace_write` writable, `network` writable and
+   * keeps the host network (with {@link NETWORK_ETC_BINDS}). Not enforced under isolation `none`.
+   * @default 'workspace_write' (today's profile; sessions always pass their own mode)
+   */
+  mode?: ExecutionMode;
+  /**
+   * Keep the host network whatever `mode` says (no network namespace of its own, plus
+   * {@link NETWORK_ETC_BINDS}). Only the package installer's pip process asks for it, and only when
+   * a remote `packages.indexUrl` is configured (src/tools/install.ts). @default false
    */
   network?: boolean;
   /**
-   * Host paths bound read-only at `target` (the installer's wheelhouse; with `network`, the DNS and
-   * CA files). `optional` ones are skipped when missing. Not used under isolation `none`. @default []
+   * Host paths bound read-only at `target` (the installer's wheelhouse). `optional` ones are
+   * skipped when missing. Not used under isolation `none`. @default []
    */
   readOnlyBinds?: ReadonlyArray<{ source: string; target: string; optional?: boolean }>;
 }
@@ -282,8 +296,24 @@ export class Sandbox {
     if (this.bwrapPath === null || this.interpreter === null) {
       throw new VivariumError('SANDBOX_UNAVAILABLE', 'The sandbox was not prepared: call prepare() first');
     }
+    const mode = options.mode ?? DEFAULT_EXECUTION_MODE;
+    // Fail closed: a mode this profile does not know never falls back to some default.
+    const grants = Object.hasOwn(EXECUTION_MODE_GRANTS, mode) ? EXECUTION_MODE_GRANTS[mode] : undefined;
+    if (grants === undefined) {
+      throw new VivariumError(
+        'INVALID_ARGUMENT',
+        `Expected \`mode\` to be one of ${EXECUTION_MODES.map((item) => `"${item}"`).join(', ')}, got ${describeValue(mode)}`,
+        { details: { field: 'mode', allowed: [...EXECUTION_MODES] } },
+      );
+    }
+    const network = grants.network || options.network === true;
+    const readOnlyBinds = [
+      ...(network ? NETWORK_ETC_BINDS.map((path) => ({ source: path, target: path, optional: true })) : []),
+      ...(options.readOnlyBinds ?? []),
+    ];
     const args = buildBwrapArgs({
       workspaceDir: options.workspaceDir,
+      workspaceReadOnly: !grants.workspaceWritable,
       runtimeDir: this.runtimeDir,
       pythonPath: this.config.pythonPath,
       interpreterDirectories: this.interpreter.directories,
@@ -291,14 +321,14 @@ export class Sandbox {
       groupFile: this.groupFile,
       tmpSizeMb: this.config.sandbox.tmpSizeMb,
       env: { ...env, VIVARIUM_WORKSPACE: SANDBOX_WORKSPACE },
-      network: options.network ?? false,
+      network,
     });
-    if (options.readOnlyBinds && options.readOnlyBinds.length > 0) {
+    if (readOnlyBinds.length > 0) {
       // Mounted before the profile remounts `/` read-only (a mount point cannot be made after).
       args.splice(
         args.indexOf('--remount-ro'),
         0,
-        ...options.readOnlyBinds.flatMap((bind) => [
+        ...readOnlyBinds.flatMap((bind) => [
           bind.optional ? '--ro-bind-try' : '--ro-bind',
           bind.source,
           bind.target,

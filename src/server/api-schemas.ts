@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { executionSchema, variableSchema } from '../kernel/index.js';
-import { MAX_TIMER_MS } from '../config/index.js';
+import { EXECUTION_MODES, MAX_TIMER_MS } from '../config/index.js';
 
 /*
  * zod schemas of every request and response of the HTTP API. Responses are serialised through
@@ -70,10 +70,22 @@ const envSchema = z.record(
   z.string().max(32_768),
 );
 const preloadSchema = z.array(z.string().regex(/^[A-Za-z_][\w.]*$/, 'must be a dotted module name')).max(64);
+/** What a session's kernels may touch, enforced by the sandbox (docs/security.md, "Execution modes"). */
+export const executionModeSchema = z
+  .enum(EXECUTION_MODES)
+  .describe(
+    '`read_only` (workspace read-only, no network), `workspace_write` (workspace writable, no network), `network` (workspace writable, host network)',
+  );
+const modeRequestSchema = executionModeSchema
+  .optional()
+  .describe(
+    "What the session's kernels may touch: `read_only`, `workspace_write` or `network`; default: the service's `policy.mode`. Keys that are not admin may not ask for more than that",
+  );
 
 export const createSessionBodySchema = z
   .object({
     limits: limitsPatchSchema.optional(),
+    mode: modeRequestSchema,
     preload: preloadSchema
       .optional()
       .describe('Modules imported at kernel start; default: the service config'),
@@ -101,6 +113,7 @@ export const sessionViewSchema = z
     closedAt: isoTime.nullable(),
     executionCount: z.number().int(),
     limits: limitsViewSchema,
+    mode: executionModeSchema,
     preload: z.array(z.string()),
     idleTimeoutMs: z.number().int(),
     ownerKeyId: z.string().nullable(),
@@ -142,6 +155,7 @@ export const runBodySchema = z
     code: codeSchema,
     timeoutMs: z.number().int().positive().max(MAX_TIMER_MS).optional(),
     limits: limitsPatchSchema.optional(),
+    mode: modeRequestSchema,
     preload: preloadSchema.optional(),
     env: envSchema.optional(),
   })

@@ -22,6 +22,7 @@ import { ExecutionService } from './execution-service.js';
 import { toHttpError } from './http-errors.js';
 import { anonymousPrincipal, authenticate, isUpgradeRequest } from './principal.js';
 import { devtoolsFilesRoutes } from './routes/devtools-files-routes.js';
+import { analysisRoutes } from './routes/analysis-routes.js';
 import { devtoolsNotebookRoutes } from './routes/devtools-notebook-routes.js';
 import { devtoolsTestingRoutes } from './routes/devtools-testing-routes.js';
 import { devtoolsCodeRoutes } from './routes/devtools-code-routes.js';
@@ -31,6 +32,9 @@ import { healthRoutes } from './routes/health-routes.js';
 import { sessionRoutes } from './routes/session-routes.js';
 import { toolRoutes } from './routes/tool-routes.js';
 import { websocketRoutes } from './routes/websocket-routes.js';
+import { taskRoutes } from './routes/task-routes.js';
+import { serviceTaskHost } from './service-task-host.js';
+import { sandboxAnalyzer, sandboxPackageProbe, TaskManager } from '../pipeline/index.js';
 import type { ServiceContext } from './service-context.js';
 import { ServiceMetrics } from './service-metrics.js';
 import { createServiceLogger } from './service-logger.js';
@@ -148,6 +152,14 @@ export function createApp(options: CreateAppOptions): FastifyInstance {
     processMetrics: options.processMetrics ?? true,
   });
   const executions = new ExecutionService({ config, store, directory, limiter, metrics, logger: app.log });
+  const tasks = new TaskManager({
+    config,
+    store,
+    host: serviceTaskHost({ store, config, directory, executions }),
+    generator: vv.generator,
+    analyze: sandboxAnalyzer,
+    probePackages: sandboxPackageProbe(),
+  });
   const context: ServiceContext = {
     vv,
     store,
@@ -157,6 +169,7 @@ export function createApp(options: CreateAppOptions): FastifyInstance {
     metrics,
     sseHeartbeatMs: options.sseHeartbeatMs ?? DEFAULT_SSE_HEARTBEAT_MS,
     toolSessions: new Map(),
+    tasks,
   };
   let draining = false;
   app.decorate('vivarium', {
@@ -250,8 +263,10 @@ export function createApp(options: CreateAppOptions): FastifyInstance {
   void typed.register(devtoolsFilesRoutes(context));
   void typed.register(toolRoutes(context));
   void typed.register(devtoolsCodeRoutes(context));
+  void typed.register(analysisRoutes(context));
   void typed.register(devtoolsNotebookRoutes(context));
   void typed.register(devtoolsTestingRoutes(context));
+  void typed.register(taskRoutes(context));
   void app.register(websocketRoutes(context));
   return app;
 }

@@ -92,3 +92,17 @@ export async function authenticate(
     limits: effectiveLimits(config, record),
   };
 }
+
+/**
+ * The principal of a stored key, for work that outlives its request (a task resumed after a
+ * restart acts as the key that created it). Null key id: the anonymous caller. A revoked or
+ * unknown key is `UNAUTHENTICATED`.
+ */
+export async function principalForKey(store: Store, config: Config, keyId: string | null): Promise<Principal> {
+  if (keyId === null) return anonymousPrincipal(config);
+  const record = await store.getKey(keyId);
+  if (!record || record.revokedAt !== null) {
+    throw new VivariumError('UNAUTHENTICATED', `The API key ${keyId} is unknown or revoked`);
+  }
+  return { keyId: record.id, name: record.name, admin: record.admin, limits: effectiveLimits(config, record) };
+}

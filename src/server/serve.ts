@@ -106,6 +106,9 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
       ...(options.sseHeartbeatMs === undefined ? {} : { sseHeartbeatMs: options.sseHeartbeatMs }),
     });
     await app.listen({ host, port });
+    // Tasks that were waiting for a decision wait again; the ones cut off mid-run are marked failed.
+    const tasks = await app.vivarium.context.tasks.resume();
+    if (tasks.resumed > 0 || tasks.interrupted > 0) logger.info(tasks, 'tasks resumed from the store');
     // Upgraded sockets are not the HTTP server's to close; the last resort of shutdown destroys them.
     const upgraded = new Set<Duplex>();
     app.server.on('upgrade', (_request, socket: Duplex) => {
@@ -135,6 +138,8 @@ export async function startService(options: StartServiceOptions): Promise<Runnin
         logger.info({ running: context.executions.running }, 'shutting down');
         const closing = app.close();
         try {
+          // Tasks waiting for a decision stay pending in the store; running ones end `interrupted`.
+          await context.tasks.stop();
           const left = await context.executions.drain(config.server.shutdownGraceMs);
           if (left > 0) logger.warn({ executions: left }, 'shutdown: cells still running are killed');
           await context.directory.freeze();

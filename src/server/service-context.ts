@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
 import type { Vivarium } from '../engine/index.js';
 import { VivariumError } from '../errors/index.js';
+import type { TaskManager } from '../pipeline/index.js';
 import type { Store } from '../store/index.js';
 import type { ExecutionService } from './execution-service.js';
 import type { Principal } from './principal.js';
@@ -25,6 +26,8 @@ export interface ServiceContext {
   metrics: ServiceMetrics;
   /** Interval of SSE heartbeat comments, ms. */
   sseHeartbeatMs: number;
+  /** Tasks and approvals, kept in the store. */
+  tasks: TaskManager;
   /** `python_coder` sessions: `<key bucket>\0<session_id>` → engine session id. */
   toolSessions: Map<string, string>;
 }

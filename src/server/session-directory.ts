@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { Config, Limits } from '../config/index.js';
+import { EXECUTION_MODES, type Config, type ExecutionMode, type Limits } from '../config/index.js';
 import type { Vivarium } from '../engine/index.js';
 import { describeValue, VivariumError } from '../errors/index.js';
 import type { Session } from '../session/index.js';
@@ -132,10 +132,30 @@ export class SessionDirectory {
     return limits;
   }
 
+  /**
+   * The execution mode of a new session: the asked one, else the configured `policy.mode`. Keys that
+   * are not admin may ask for less than the configured mode, never more: `EXECUTION_MODES` is in
+   * order of what a mode grants (`read_only` < `workspace_write` < `network`).
+   */
+  effectiveMode(principal: Principal, mode: ExecutionMode | undefined): ExecutionMode {
+    const base = this.config.policy.mode;
+    if (mode === undefined) return base;
+    if (!principal.admin && EXECUTION_MODES.indexOf(mode) > EXECUTION_MODES.indexOf(base)) {
+      const allowed = EXECUTION_MODES.slice(0, EXECUTION_MODES.indexOf(base) + 1);
+      throw new VivariumError(
+        'INVALID_ARGUMENT',
+        `Expected \`mode\` to be at most the service's \`${base}\` (one of ${allowed.map((item) => `"${item}"`).join(', ')}), got ${describeValue(mode)}; only admin keys may ask for more`,
+        { details: { field: 'mode', maximum: base, allowed } },
+      );
+    }
+    return mode;
+  }
+
   /** Starts a session owned by `principal` and stores it; `QUOTA_EXCEEDED` past the key's session limit. */
   async create(principal: Principal, body: CreateSessionBody, signal?: AbortSignal): Promise<Session> {
     this.assertWritable();
     const limits = this.effectiveLimits(principal, body.limits);
+    const mode = this.effectiveMode(principal, body.mode);
     const bucket = principalBucket(principal);
     const max = principal.limits.maxConcurrentSessions;
     if (this.openCount(principal) >= max) {
@@ -151,6 +171,7 @@ export class SessionDirectory {
       // Full limits, never a partial: the engine fills missing fields from the schema defaults.
       session = await this.vv.createSession({
         limits,
+        mode,
         ...(body.preload ? { preload: body.preload } : {}),
         ...(body.env ? { env: body.env } : {}),
         ...(body.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: body.idleTimeoutMs }),
@@ -185,7 +206,7 @@ export class SessionDirectory {
         action: 'session.create',
         target: session.id,
         status: 'ok',
-        details: { limits, preload: session.record().preload },
+        details: { limits, mode, preload: session.record().preload },
       });
     } catch (error) {
       // Not acknowledged, so not kept.
@@ -258,6 +279,7 @@ export class SessionDirectory {
       closedAt: stored.closedAt,
       executionCount: info?.executionCount ?? stored.executionCount,
       limits: info?.limits ?? stored.record.limits,
+      mode: info?.mode ?? stored.record.mode,
       preload: stored.record.preload,
       idleTimeoutMs: stored.record.idleTimeoutMs,
       ownerKeyId: stored.ownerKeyId,

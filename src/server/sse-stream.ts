@@ -60,6 +60,12 @@ export class SseStream {
     this.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   }
 
+  /** Calls `listener` once when the client goes away (or at once when it already has). */
+  onClose(listener: () => void): void {
+    if (this.reply.raw.destroyed) return listener();
+    this.reply.raw.once('close', listener);
+  }
+
   /** Ends the response. Idempotent. */
   end(): void {
     this.stopHeartbeat();

@@ -1,4 +1,4 @@
-import type { Config, Limits } from '../config/index.js';
+import type { Config, ExecutionMode, Limits } from '../config/index.js';
 import { KernelProcess } from '../kernel/index.js';
 import type { Sandbox } from '../sandbox/index.js';
 import { newId } from './ids.js';
@@ -8,6 +8,8 @@ import type { Workspace, WorkspaceManager } from './workspace-manager.js';
 export interface KernelRequest {
   workspace: Workspace;
   limits: Limits;
+  /** What the kernel may touch, enforced by its sandbox (read-only workspace, network). */
+  mode: ExecutionMode;
   preload: readonly string[];
   env: Readonly<Record<string, string>>;
   signal?: AbortSignal | undefined;
@@ -16,6 +18,8 @@ export interface KernelRequest {
 /** What a new session asks for: a kernel on a fresh (or adopted) workspace. */
 export interface KernelAcquireRequest {
   limits: Limits;
+  /** What the kernel may touch; a pooled kernel is handed out only for the pool's own mode. */
+  mode: ExecutionMode;
   preload: readonly string[];
   env: Readonly<Record<string, string>>;
   /** An existing directory to use as the workspace. @default a fresh one */
@@ -82,6 +86,7 @@ export class KernelLauncher implements KernelSource {
     const spec = this.sandbox.launchSpec({
       workspaceDir: request.workspace.dir,
       env: request.env,
+      mode: request.mode,
       cgroupFdCount: cgroup ? cgroup.procsFiles.length : 0,
       ...(request.workspace.uid === undefined ? {} : { uid: request.workspace.uid }),
     });

@@ -1,4 +1,4 @@
-import type { Limits } from '../config/index.js';
+import type { ExecutionMode, Limits } from '../config/index.js';
 import type { KernelProcess } from '../kernel/index.js';
 import type {
   KernelAcquireRequest,
@@ -24,6 +24,11 @@ export interface KernelPoolOptions {
   /** The profile pooled kernels are started with (config limits and preload, no extra env). */
   limits: Limits;
   preload: readonly string[];
+  /**
+   * The execution mode of every pooled kernel (config `policy.mode`). It is fixed by the sandbox at
+   * start, so a request for any other mode always gets a fresh kernel.
+   */
+  mode: ExecutionMode;
   /** Whether cgroups are in force: only then can memory, processes and CPU of a live kernel change. */
   adjustable: boolean;
   launcher: KernelLauncher;
@@ -52,8 +57,9 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 
 /**
  * Sandboxed kernels started ahead of demand, preload done, each on its own workspace with its own
- * uid, handed to new sessions in milliseconds. A request whose limits a pooled kernel cannot honour
- * gets a fresh kernel (a miss) — never a kernel with other limits. With cgroups, memory (down),
+ * uid, handed to new sessions in milliseconds. A request whose limits or execution mode a pooled
+ * kernel cannot honour gets a fresh kernel (a miss) — never a kernel with other limits or of
+ * another mode. With cgroups, memory (down),
  * processes (down) and CPU share (any) are adjusted on the live kernel.
  */
 export class KernelPool implements KernelSource {
@@ -128,6 +134,7 @@ export class KernelPool implements KernelSource {
       const lease = await this.options.launcher.acquire({
         limits: this.options.limits,
         preload: this.options.preload,
+        mode: this.options.mode,
         env: {},
         signal: this.abort.signal,
       });
@@ -164,6 +171,8 @@ export class KernelPool implements KernelSource {
     const pool = this.options.limits;
     const want = request.limits;
     if (request.workspaceDir !== undefined || Object.keys(request.env).length > 0) return false;
+    // The sandbox fixed the workspace bind and the network at start: the mode must match exactly.
+    if (request.mode !== this.options.mode) return false;
     if (!sameList(request.preload, this.options.preload)) return false;
     // Fixed at kernel start by rlimits: must match exactly.
     if (want.maxFileSizeMb !== pool.maxFileSizeMb || want.maxOpenFiles !== pool.maxOpenFiles) return false;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MAX_TIMER_MS, type Limits } from '../config/index.js';
+import { MAX_TIMER_MS, type Config, type ExecutionMode, type Limits } from '../config/index.js';
 import { validate, VivariumError } from '../errors/index.js';
 import type {
   Execution,
@@ -7,6 +7,7 @@ import type {
   InputHandler,
   KernelProcess,
   VariableSummary,
+  NamespaceValue,
 } from '../kernel/index.js';
 import { newId } from './ids.js';
 import type { KernelSource } from './kernel-launcher.js';
@@ -81,6 +82,8 @@ export interface SessionRecord {
   id: string;
   workspace: Workspace;
   limits: Limits;
+  /** The execution mode its kernels run in (records written before modes existed: `workspace_write`). */
+  mode: ExecutionMode;
   preload: string[];
   env: Record<string, string>;
   idleTimeoutMs: number;
@@ -95,6 +98,8 @@ export interface SessionInfo {
   lastActivityAt: string;
   executionCount: number;
   limits: Limits;
+  /** What its kernels may touch, enforced by the sandbox: `read_only`, `workspace_write`, `network`. */
+  mode: ExecutionMode;
 }
 
 /** What a session is made from (internal: sessions are created by the engine). */
@@ -104,11 +109,15 @@ export interface SessionParts {
   workspaces: WorkspaceManager;
   kernels: KernelSource;
   limits: Limits;
+  /** The execution mode of every kernel of the session: its own, restarts and side kernels. */
+  mode: ExecutionMode;
   preload: readonly string[];
   env: Readonly<Record<string, string>>;
   idleTimeoutMs: number;
   files: { allowedExtensions: readonly string[]; maxTransferBytes: number };
   onClose?: (session: Session) => void;
+  /** The engine's config `policy`: what `analyze(session, …)` applies (src/analysis). @default the built-in policy */
+  policy?: Config['policy'];
   /** Installs into this session (wired by the engine, which holds the package config). */
   install?: (
     session: Session,
@@ -124,6 +133,11 @@ export interface SessionParts {
 export class Session {
   readonly id: string;
   readonly limits: Limits;
+  /**
+   * What the session's kernels may touch, enforced by their sandbox (docs/security.md, "Execution
+   * modes"): the same for its restarts and its side kernels (tools).
+   */
+  readonly mode: ExecutionMode;
   readonly idleTimeoutMs: number;
   /** The workspace, from the host: race-free, symlinks never followed. */
   readonly files: SessionFiles;
@@ -137,6 +151,11 @@ export class Session {
   private closing: Promise<void> | null = null;
   /** Restored sessions start a kernel on their next execution instead of refusing it. */
   private freshKernelOnExecute = false;
+
+  /** True for a restored session whose kernel is gone: its next execution starts a fresh one (`namespaceReset`). */
+  get startsKernelOnExecute(): boolean {
+    return this.freshKernelOnExecute && this.stateValue === 'dead';
+  }
   private readonly parts: SessionParts;
   /** The last executions with their code, bounded (session-history.ts). */
   private readonly historyLog = new SessionHistory();
@@ -145,6 +164,7 @@ export class Session {
     this.parts = parts;
     this.id = parts.id ?? newId('ses');
     this.limits = parts.limits;
+    this.mode = parts.mode;
     this.idleTimeoutMs = parts.idleTimeoutMs;
     const files = new WorkspaceFiles({
       root: parts.workspace.dir,
@@ -223,6 +243,7 @@ export class Session {
       id: this.id,
       workspace: { ...this.parts.workspace },
       limits: this.limits,
+      mode: this.mode,
       preload: [...this.parts.preload],
       env: { ...this.parts.env },
       idleTimeoutMs: this.idleTimeoutMs,
@@ -247,6 +268,11 @@ export class Session {
   }
 
   /** Host path of the workspace (the kernel sees it as `/workspace`). */
+  /** Config `policy` of the engine that made the session (what `analyze(session, …)` applies), if any. */
+  get policy(): Config['policy'] | undefined {
+    return this.parts.policy;
+  }
+
   get workspaceDir(): string {
     return this.parts.workspace.dir;
   }
@@ -265,6 +291,7 @@ export class Session {
       lastActivityAt: new Date(this.lastActivity).toISOString(),
       executionCount: this.executions,
       limits: this.limits,
+      mode: this.mode,
     };
   }
 
@@ -273,6 +300,7 @@ export class Session {
     const kernel = await this.parts.kernels.start({
       workspace: this.parts.workspace,
       limits: this.limits,
+      mode: this.mode,
       preload: this.parts.preload,
       env: this.parts.env,
       signal,
@@ -410,6 +438,28 @@ export class Session {
   }
 
   /**
+   * One value of the namespace as JSON, read by the runtime (a task's `results` dict); queued
+   * behind executions. With `remove`, the name is deleted after reading. See `NamespaceValue`.
+   */
+  readValue(
+    name: string,
+    options: { maxBytes?: number; remove?: boolean; signal?: AbortSignal } = {},
+  ): Promise<NamespaceValue> {
+    return this.enqueue(async () => {
+      if (options.signal?.aborted) throw new VivariumError('ABORTED', 'Read aborted');
+      const kernel = this.assertUsable();
+      try {
+        return await kernel.readValue(name, {
+          ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+          ...(options.remove === undefined ? {} : { remove: options.remove }),
+        });
+      } finally {
+        this.lastActivity = Date.now();
+      }
+    });
+  }
+
+  /**
    * A new kernel on the same workspace: files kept, namespace gone. A running cell is killed
    * (status `killed`); queued cells run on the new kernel.
    */
@@ -460,9 +510,9 @@ export class Session {
   }
 
   /**
-   * A separate, short-lived kernel on this session's workspace, with its limits and sandbox, for
-   * tools (tests, profiling, file metadata) that must not touch the session's namespace. The
-   * caller closes it.
+   * A separate, short-lived kernel on this session's workspace, with its limits, execution mode
+   * and sandbox, for tools (tests, profiling, file metadata) that must not touch the session's
+   * namespace. The caller closes it.
    */
   startSideKernel(
     options: { signal?: AbortSignal; preload?: readonly string[] } = {},
@@ -472,6 +522,7 @@ export class Session {
     return this.parts.kernels.start({
       workspace: this.parts.workspace,
       limits: this.limits,
+      mode: this.mode,
       preload: options.preload ?? [],
       env: this.parts.env,
       signal: options.signal,

@@ -61,6 +61,47 @@ export interface HealthTable {
   checked_at: string;
 }
 
+export interface TasksTable {
+  id: string;
+  owner_key_id: string | null;
+  state: string;
+  session_id: string | null;
+  /** The `TaskResult` as JSON (attempts, executions, approvals included). */
+  task: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TaskEventsTable {
+  task_id: string;
+  seq: number;
+  type: string;
+  /** The `TaskEvent` as JSON. */
+  event: string;
+  at: string;
+}
+
+export interface ModelCallsTable {
+  id: Generated<number>;
+  task_id: string;
+  attempt: number;
+  purpose: string;
+  /** The `StoredModelCall` as JSON (prompt, response, usage, latency). */
+  call: string;
+  started_at: string;
+}
+
+export interface ApprovalsTable {
+  id: string;
+  task_id: string;
+  owner_key_id: string | null;
+  state: string;
+  code_hash: string;
+  /** The `Approval` as JSON. */
+  approval: string;
+  requested_at: string;
+}
+
 /** The whole database, as Kysely sees it. */
 export interface DatabaseSchema {
   api_keys: ApiKeysTable;
@@ -68,4 +109,8 @@ export interface DatabaseSchema {
   executions: ExecutionsTable;
   audit: AuditTable;
   health: HealthTable;
+  tasks: TasksTable;
+  task_events: TaskEventsTable;
+  model_calls: ModelCallsTable;
+  approvals: ApprovalsTable;
 }

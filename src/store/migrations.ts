@@ -73,6 +73,54 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'tasks, task events, model calls, approvals',
+    up: `
+      CREATE TABLE tasks (
+        id TEXT PRIMARY KEY,
+        owner_key_id TEXT,
+        state TEXT NOT NULL,
+        session_id TEXT,
+        task TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE INDEX tasks_owner ON tasks (owner_key_id, created_at);
+      CREATE INDEX tasks_state ON tasks (state, created_at);
+
+      CREATE TABLE task_events (
+        task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        event TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (task_id, seq)
+      );
+
+      CREATE TABLE model_calls (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+        attempt INTEGER NOT NULL,
+        purpose TEXT NOT NULL,
+        call TEXT NOT NULL,
+        started_at TEXT NOT NULL
+      );
+      CREATE INDEX model_calls_task ON model_calls (task_id, id);
+
+      CREATE TABLE approvals (
+        id TEXT PRIMARY KEY,
+        task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+        owner_key_id TEXT,
+        state TEXT NOT NULL,
+        code_hash TEXT NOT NULL,
+        approval TEXT NOT NULL,
+        requested_at TEXT NOT NULL
+      );
+      CREATE INDEX approvals_state ON approvals (state, requested_at);
+      CREATE INDEX approvals_task ON approvals (task_id);
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

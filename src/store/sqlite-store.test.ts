@@ -64,6 +64,7 @@ function session(overrides: Partial<StoredSession> = {}): StoredSession {
       id,
       workspace: { dir: `/data/workspaces/ws_${id}`, uid: undefined, owned: true },
       limits: limitsSchema.parse({}),
+      mode: 'read_only',
       preload: ['numpy'],
       env: { MPLBACKEND: 'Agg' },
       idleTimeoutMs: 600_000,
@@ -399,6 +400,17 @@ describe('sessions', () => {
     expect(await store.getSession('ses_unknown')).toBeNull();
     expect(await store.getSession('')).toBeNull();
     expect(await store.getSession('x'.repeat(10_000))).toBeNull();
+  });
+
+  it('reads a record written before execution modes as `workspace_write`', async () => {
+    const dataDir = await tempDataDir();
+    const store = await openStore(dataDir);
+    const ses = session();
+    await store.upsertSession(ses);
+    const raw = rawDatabase(dataDir);
+    const { mode: _mode, ...older } = ses.record;
+    raw.prepare('UPDATE sessions SET record = ? WHERE id = ?').run(JSON.stringify(older), ses.id);
+    expect((await store.getSession(ses.id))?.record.mode).toBe('workspace_write');
   });
 
   it('lists newest first, by owner, closed ones only when asked', async () => {

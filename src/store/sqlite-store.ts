@@ -18,6 +18,18 @@ import { externalizeBlobs, restoreBlobs } from './execution-blobs.js';
 import { API_KEY_PATTERN, generateApiKey, hashApiKey, hashesEqual, newKeyId } from './key-hash.js';
 import { runMigrations, SCHEMA_VERSION } from './migrations.js';
 import {
+  approvalSchema,
+  storedModelCallSchema,
+  taskResultSchema,
+  type Approval,
+  type ApprovalState,
+  type StoredModelCall,
+  type TaskEvent,
+  type TaskResult,
+  type TaskState,
+  type TaskStore,
+} from '../pipeline/task-contracts.js';
+import {
   auditDetailsSchema,
   auditInputSchema,
   blobRefsSchema,
@@ -138,8 +150,13 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
 
 type SqliteFailure = Error & { code?: string };
 
+/** Stored task events: the common fields checked, the rest as the pipeline wrote it. */
+const storedTaskEventSchema = z
+  .object({ type: z.string(), taskId: z.string(), seq: z.number().int(), at: z.string() })
+  .loose();
+
 /** The SQLite {@link Store}. Made by {@link openSqliteStore}. */
-export class SqliteStore implements Store {
+export class SqliteStore implements Store, TaskStore {
   /** The database file. */
   readonly path: string;
   readonly dataDir: string;
@@ -394,6 +411,166 @@ export class SqliteStore implements Store {
         .execute();
     });
     return rows.map((row) => this.auditFromRow(row));
+  }
+
+  async saveTask(task: TaskResult): Promise<void> {
+    const parsed = validate(taskResultSchema, task, 'task');
+    const row = {
+      id: parsed.id,
+      owner_key_id: parsed.ownerKeyId,
+      state: parsed.state,
+      session_id: parsed.sessionId,
+      task: toJsonText(parsed, 'task'),
+      created_at: parsed.createdAt,
+      updated_at: parsed.updatedAt,
+    };
+    const { id: _id, ...changes } = row;
+    await this.guard('store a task', () =>
+      this.db
+        .insertInto('tasks')
+        .values(row)
+        .onConflict((conflict) => conflict.column('id').doUpdateSet(changes))
+        .execute(),
+    );
+  }
+
+  async getTask(id: string): Promise<TaskResult | null> {
+    const taskId = lookupId(id, 'id');
+    if (taskId === null) return null;
+    const row = await this.guard('read a task', () =>
+      this.db.selectFrom('tasks').select(['id', 'task']).where('id', '=', taskId).executeTakeFirst(),
+    );
+    return row ? parseJsonColumn(taskResultSchema, row.task, `tasks ${row.id} task`) : null;
+  }
+
+  async listTasks(
+    filter: { ownerKeyId?: string | null; states?: readonly TaskState[]; limit?: number } = {},
+  ): Promise<TaskResult[]> {
+    const rows = await this.guard('list tasks', () => {
+      let query = this.db.selectFrom('tasks').select(['id', 'task']);
+      if (filter.ownerKeyId === null) query = query.where('owner_key_id', 'is', null);
+      else if (filter.ownerKeyId !== undefined) query = query.where('owner_key_id', '=', filter.ownerKeyId);
+      if (filter.states) query = query.where('state', 'in', filter.states.length > 0 ? [...filter.states] : ['']);
+      return query
+        .orderBy('created_at', 'desc')
+        .orderBy(sql`rowid`, 'desc')
+        .limit(Math.max(1, Math.min(filter.limit ?? 1000, 100_000)))
+        .execute();
+    });
+    return rows.map((row) => parseJsonColumn(taskResultSchema, row.task, `tasks ${row.id} task`));
+  }
+
+  async appendTaskEvent(event: TaskEvent): Promise<void> {
+    await this.guard('store a task event', () =>
+      this.db
+        .insertInto('task_events')
+        .values({
+          task_id: event.taskId,
+          seq: event.seq,
+          type: event.type,
+          event: toJsonText(event, 'event'),
+          at: event.at,
+        })
+        .execute(),
+    );
+  }
+
+  async listTaskEvents(taskId: string): Promise<TaskEvent[]> {
+    const rows = await this.guard('read task events', () =>
+      this.db
+        .selectFrom('task_events')
+        .select(['seq', 'event'])
+        .where('task_id', '=', taskId)
+        .orderBy('seq', 'asc')
+        .execute(),
+    );
+    return rows.map(
+      (row) =>
+        parseJsonColumn(storedTaskEventSchema, row.event, `task_events ${taskId}/${row.seq}`) as unknown as TaskEvent,
+    );
+  }
+
+  async insertModelCall(call: StoredModelCall): Promise<void> {
+    const parsed = validate(storedModelCallSchema, call, 'call');
+    await this.guard('store a model call', () =>
+      this.db
+        .insertInto('model_calls')
+        .values({
+          task_id: parsed.taskId,
+          attempt: parsed.attempt,
+          purpose: parsed.purpose,
+          call: toJsonText(parsed, 'call'),
+          started_at: parsed.startedAt,
+        })
+        .execute(),
+    );
+  }
+
+  async listModelCalls(taskId: string): Promise<StoredModelCall[]> {
+    const rows = await this.guard('read model calls', () =>
+      this.db
+        .selectFrom('model_calls')
+        .select(['id', 'call'])
+        .where('task_id', '=', taskId)
+        .orderBy('id', 'asc')
+        .execute(),
+    );
+    return rows.map((row) => parseJsonColumn(storedModelCallSchema, row.call, `model_calls ${row.id} call`));
+  }
+
+  async saveApproval(approval: Approval): Promise<void> {
+    const parsed = validate(approvalSchema, approval, 'approval');
+    const row = {
+      id: parsed.id,
+      task_id: parsed.taskId,
+      owner_key_id: parsed.ownerKeyId,
+      state: parsed.state,
+      code_hash: parsed.codeHash,
+      approval: toJsonText(parsed, 'approval'),
+      requested_at: parsed.requestedAt,
+    };
+    const { id: _id, ...changes } = row;
+    await this.guard('store an approval', () =>
+      this.db
+        .insertInto('approvals')
+        .values(row)
+        .onConflict((conflict) => conflict.column('id').doUpdateSet(changes))
+        .execute(),
+    );
+  }
+
+  async getApproval(id: string): Promise<Approval | null> {
+    const approvalId = lookupId(id, 'id');
+    if (approvalId === null) return null;
+    const row = await this.guard('read an approval', () =>
+      this.db.selectFrom('approvals').select(['id', 'approval']).where('id', '=', approvalId).executeTakeFirst(),
+    );
+    return row ? parseJsonColumn(approvalSchema, row.approval, `approvals ${row.id} approval`) : null;
+  }
+
+  async listApprovals(
+    filter: { ownerKeyId?: string | null; state?: ApprovalState; taskId?: string } = {},
+  ): Promise<Approval[]> {
+    const rows = await this.guard('list approvals', () => {
+      let query = this.db.selectFrom('approvals').select(['id', 'approval']);
+      if (filter.ownerKeyId === null) query = query.where('owner_key_id', 'is', null);
+      else if (filter.ownerKeyId !== undefined) query = query.where('owner_key_id', '=', filter.ownerKeyId);
+      if (filter.state) query = query.where('state', '=', filter.state);
+      if (filter.taskId) query = query.where('task_id', '=', filter.taskId);
+      return query.orderBy('requested_at', 'asc').orderBy(sql`rowid`, 'asc').execute();
+    });
+    return rows.map((row) => parseJsonColumn(approvalSchema, row.approval, `approvals ${row.id} approval`));
+  }
+
+  /** Task and approval decisions go to the audit log like everything else. */
+  auditTask(entry: {
+    keyId: string | null;
+    action: string;
+    target: string;
+    status: string;
+    details: Record<string, unknown>;
+  }): Promise<void> {
+    return this.audit(entry);
   }
 
   async ping(): Promise<void> {

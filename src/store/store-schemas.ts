@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { executionSchema } from '../kernel/index.js';
-import { limitsSchema } from '../config/index.js';
+import { EXECUTION_MODES, limitsSchema } from '../config/index.js';
 import { VivariumError } from '../errors/index.js';
 
 /*
@@ -50,6 +50,8 @@ export const sessionRecordSchema = z
     id: z.string().min(1),
     workspace: workspaceSchema,
     limits: limitsSchema.loose(),
+    /** Rows written before execution modes existed ran with a writable workspace and no network. */
+    mode: z.enum(EXECUTION_MODES).default('workspace_write'),
     preload: z.array(z.string()).default([]),
     env: z.record(z.string(), z.string()).default({}),
     idleTimeoutMs: z.number().int().nonnegative(),

@@ -1,4 +1,5 @@
 import type { Execution } from '../kernel/index.js';
+import type { TaskStore } from '../pipeline/task-contracts.js';
 import type { SessionRecord } from '../session/index.js';
 
 /** Per-key limits; null means the service default. */
@@ -63,7 +64,7 @@ export interface AuditEntry {
  * by default; the interface is what the service uses, so another backend can stand in.
  * Every write is durable when its promise resolves: an execution is stored before its response is sent.
  */
-export interface Store {
+export interface Store extends TaskStore {
   createKey(input: {
     name: string;
     admin?: boolean;

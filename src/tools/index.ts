@@ -96,7 +96,7 @@ export type {
   AllocationSite,
   LineProfile,
 } from './profile.js';
-export { validate, validateResultSchema, POLICY_PENDING_NOTE, SESSION_NAMES_NOTE } from './validate.js';
+export { validate, validateResultSchema, SESSION_NAMES_NOTE } from './validate.js';
 export type { ValidateOptions, ValidateResult } from './validate.js';
 export {
   explainError,

@@ -16,8 +16,6 @@ export const SANDBOX_WHEELHOUSE = '/opt/vivarium/wheelhouse';
 export const SESSION_SITE_PACKAGES = '.vivarium/site-packages';
 /** Wall clock of the cell that puts the package directory on the kernel's `sys.path`. */
 const ACTIVATE_TIMEOUT_MS = 30_000;
-/** Host files the installer's pip needs to resolve and verify a remote index (only with network). */
-const NETWORK_FILES = ['/etc/resolv.conf', '/etc/hosts', '/etc/nsswitch.conf', '/etc/gai.conf', '/etc/ssl'];
 
 /** The `packages` section of the configuration. */
 export type PackagesConfig = Config['packages'];
@@ -51,7 +49,10 @@ export const installResultSchema = z.object({
   targetDir: z.string(),
   /** Where pip looked: the configured wheelhouse and/or index. */
   sources: z.object({ wheelhouse: z.boolean(), indexUrl: z.string().nullable() }),
-  /** True when the pip process had network (a remote index is configured); the kernel never has. */
+  /**
+   * True when the pip process had network (a remote index is configured); the session's own kernel
+   * has it only in execution mode `network`.
+   */
   network: z.boolean(),
   /** The session's kernel has the directory on `sys.path`: the packages import without a restart. */
   activated: z.boolean(),
@@ -294,6 +295,14 @@ async function installNow(
       { details: { sessionId: session.id } },
     );
   }
+  if (session.mode === 'read_only') {
+    // The installer writes into the workspace; a read_only session's workspace is never written.
+    throw new VivariumError(
+      'INVALID_ARGUMENT',
+      `Session ${session.id} is read_only: installs write into its workspace (${SESSION_SITE_PACKAGES}). Create the session with mode \`workspace_write\` or \`network\` to install packages`,
+      { details: { sessionId: session.id, mode: session.mode } },
+    );
+  }
   const startedAt = performance.now();
   const timeoutMs = options.timeoutMs ?? DEFAULT_INSTALL_TIMEOUT_MS;
   const network = sources.indexUrl !== undefined;
@@ -303,12 +312,11 @@ async function installNow(
   const indexHost = sources.indexUrl === undefined ? null : new URL(sources.indexUrl);
   const { execution, payload } = await runInstaller(vv, session, {
     network,
-    readOnlyBinds: [
-      ...(sources.wheelhouseDir === undefined
+    // With `network`, the sandbox binds what name resolution and TLS need (NETWORK_ETC_BINDS).
+    readOnlyBinds:
+      sources.wheelhouseDir === undefined
         ? []
-        : [{ source: sources.wheelhouseDir, target: SANDBOX_WHEELHOUSE }]),
-      ...(network ? NETWORK_FILES.map((path) => ({ source: path, target: path, optional: true })) : []),
-    ],
+        : [{ source: sources.wheelhouseDir, target: SANDBOX_WHEELHOUSE }],
     args: {
       mode: 'install',
       requirements: requirements.map((item) => `${item.name}${item.specifier}`),

@@ -145,6 +145,13 @@ export async function profile(session: Session, options: ProfileOptions): Promis
       `Expected exactly one of \`code\` or \`file\`, got ${parsed.code === undefined ? 'neither' : 'both'}`,
     );
   }
+  if (parsed.saveProfile !== undefined && session.mode === 'read_only') {
+    throw new VivariumError(
+      'INVALID_ARGUMENT',
+      `Session ${session.id} is read_only: \`saveProfile\` cannot write into its workspace. Leave it out, or profile in a session of mode \`workspace_write\``,
+      { details: { tool: 'profiling', sessionId: session.id, mode: session.mode } },
+    );
+  }
   const { signal, timeoutMs = DEFAULT_PROFILE_TIMEOUT_MS, ...args } = parsed;
   let answer: Awaited<ReturnType<typeof runSandboxTool<typeof toolAnswerSchema>>>;
   try {

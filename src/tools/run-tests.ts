@@ -204,6 +204,14 @@ export async function runTests(session: Session, options: RunTestsOptions = {}):
       'Expected `coverage` to be on when `coverageThreshold` is set, got `false` (boolean)',
     );
   }
+  if (session.mode === 'read_only') {
+    // The run writes its JUnit XML and coverage data (and inline `code`) under `.vivarium/`.
+    throw new VivariumError(
+      'INVALID_ARGUMENT',
+      `Session ${session.id} is read_only: a test run writes its reports into the workspace (.vivarium/reports/). Run the tests in a session of mode \`workspace_write\``,
+      { details: { tool: 'testing', sessionId: session.id, mode: session.mode } },
+    );
+  }
   const timeoutMs = parsed.timeoutMs ?? DEFAULT_TEST_TIMEOUT_MS;
   const { signal, ...args } = parsed;
   const { result } = await runSandboxTool(

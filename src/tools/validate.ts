@@ -1,4 +1,8 @@
 import { z } from 'zod';
+import { findingSchema } from '../analysis/analysis-types.js';
+import { DEFAULT_ANALYSIS_POLICY, evaluatePolicy } from '../analysis/policy.js';
+import { rawAnalysisSchema } from '../analysis/raw-analysis.js';
+import { DEFAULT_APPROVAL_MODE, type Config } from '../config/index.js';
 import { Vivarium } from '../engine/index.js';
 import { describeValue, validate as validateInput, VivariumError } from '../errors/index.js';
 import { Session } from '../session/index.js';
@@ -27,16 +31,18 @@ export const validateResultSchema = z.object({
   /** pyflakes' other messages (redefinitions, f-strings without placeholders, …): informative only. */
   warnings: z.array(z.object({ kind: z.string(), message: z.string(), line: z.number().int() })),
   /**
-   * Policy findings (imports, calls, file and network use). Always empty until the analysis
-   * module of the pipeline exists; `notes` says so.
+   * Policy findings (imports, calls, file and network use; docs/analysis.md) with their severities
+   * under config `policy` and its default mode. They do not change `ok`: `analyze` decides.
    */
-  findings: z.array(z.unknown()),
+  findings: z.array(findingSchema),
   /** What the checks could not do (pyflakes missing, names the session's listing hides). */
   notes: z.array(z.string()),
 });
 export type ValidateResult = z.infer<typeof validateResultSchema>;
 
-const toolResultSchema = validateResultSchema.omit({ ok: true, findings: true });
+const toolResultSchema = validateResultSchema
+  .omit({ ok: true, findings: true })
+  .extend({ analysis: rawAnalysisSchema.omit({ syntaxError: true }) });
 
 /** Options of {@link validate}. */
 export interface ValidateOptions {
@@ -55,18 +61,15 @@ const optionsSchema = z
   })
   .strict();
 
-/** Said in `notes` while there is no policy analysis to report. */
-export const POLICY_PENDING_NOTE =
-  'policy findings (imports, calls, file and network use) arrive with the analysis module of the pipeline; `findings` is empty until then';
 /** Said in `notes` when validating against a session. */
 export const SESSION_NAMES_NOTE =
   "names bound to modules or imported functions in earlier cells are not in the session's variable listing: pass them in `knownNames`, or import in the same code";
 
 /**
  * Checks code without running it, in the sandbox: syntax (`ast`: line, column, caret), undefined
- * names and unused imports (Debian's pyflakes; skipped with a note when it is missing), and
- * imports the interpreter cannot resolve (`importlib.util.find_spec`, counting the session's own
- * installs). `findings` stays empty until the pipeline's policy analysis exists.
+ * names and unused imports (Debian's pyflakes; skipped with a note when it is missing), imports
+ * the interpreter cannot resolve (`importlib.util.find_spec`, counting the session's own
+ * installs), and the policy findings of `analyze` (docs/analysis.md) under config `policy`.
  *
  * With a `Session`, the checks run in a side kernel on its workspace and the session's variables
  * count as defined. With the engine (`Vivarium`), a short-lived session (no preload, closed
@@ -86,7 +89,7 @@ export async function validate(
       ...(parsed.signal ? { signal: parsed.signal } : {}),
     });
     try {
-      return await validateIn(session, checkedCode, parsed, false);
+      return await validateIn(session, checkedCode, parsed, false, target.config.policy);
     } finally {
       await session.close();
     }
@@ -97,7 +100,7 @@ export async function validate(
       `Expected \`target\` to be a Vivarium engine or a Session, got ${describeValue(target)}`,
     );
   }
-  return validateIn(target, checkedCode, parsed, true);
+  return validateIn(target, checkedCode, parsed, true, target.policy);
 }
 
 async function validateIn(
@@ -109,6 +112,7 @@ async function validateIn(
     signal?: AbortSignal | undefined;
   },
   useSessionNames: boolean,
+  policy: Config['policy'] | undefined,
 ): Promise<ValidateResult> {
   const sessionNames = useSessionNames
     ? (await session.variables(options.signal ? { signal: options.signal } : {})).map(
@@ -130,12 +134,27 @@ async function validateIn(
     },
     toolResultSchema,
   );
-  const notes = [...result.notes, POLICY_PENDING_NOTE, ...(useSessionNames ? [SESSION_NAMES_NOTE] : [])];
+  const { analysis, ...checks } = result;
+  const evaluation = evaluatePolicy(
+    { syntaxError: checks.syntaxError, imports: analysis.imports, findings: analysis.findings },
+    {
+      policy: policy ? { imports: policy.imports, rules: policy.rules } : DEFAULT_ANALYSIS_POLICY,
+      // The decision is analyze's; validate reports the findings as the session's mode sees them.
+      mode: session.mode,
+      approvalMode: policy?.approvalMode ?? DEFAULT_APPROVAL_MODE,
+    },
+  );
+  const notes = [
+    ...checks.notes,
+    ...analysis.notes,
+    ...evaluation.notes,
+    ...(useSessionNames ? [SESSION_NAMES_NOTE] : []),
+  ];
   return {
     ok:
-      result.syntaxError === null && result.undefinedNames.length === 0 && result.missingModules.length === 0,
-    ...result,
-    findings: [],
+      checks.syntaxError === null && checks.undefinedNames.length === 0 && checks.missingModules.length === 0,
+    ...checks,
+    findings: evaluation.findings,
     notes,
   };
 }

@@ -6,7 +6,6 @@ import {
   closeMatches,
   dependencies,
   explainError,
-  POLICY_PENDING_NOTE,
   validate,
   type ErrorNarrator,
 } from '../../src/tools/index.js';
@@ -28,7 +27,7 @@ describe('validate', () => {
     expect(result.undefinedNames).toEqual([]);
   });
 
-  it('finds undefined names and unused imports with pyflakes, findings empty with a note', async () => {
+  it('finds undefined names and unused imports with pyflakes; no policy findings for plain code', async () => {
     const result = await validate(
       engine.vv,
       'import os\nimport numpy as np\nimport json\n\nprint(json.dumps({"a": 1}))\nprint(undefined_thing)\n',
@@ -42,7 +41,6 @@ describe('validate', () => {
     ]);
     expect(result.missingModules).toEqual([]);
     expect(result.findings).toEqual([]);
-    expect(result.notes).toContain(POLICY_PENDING_NOTE);
   });
 
   it('finds a missing module with its distribution and Debian package', async () => {
@@ -54,6 +52,19 @@ describe('validate', () => {
       { module: 'cv2', line: 1, distribution: 'opencv-python', debianPackage: 'python3-opencv' },
     ]);
     expect(result.ok).toBe(false);
+  });
+
+  it('reports the policy findings of the analysis with their severities', async () => {
+    const result = await validate(
+      engine.vv,
+      'import os as o\nimport cv2\no.system("ls")\nopen("/etc/passwd", "a")\nprint(cv2)\n',
+    );
+    expect(result.findings.map((f) => [f.ruleId, f.severity, f.line, f.symbol])).toEqual([
+      ['import.missing', 'info', 2, 'cv2'],
+      ['process.system', 'warning', 3, 'os.system'],
+      ['file.write_outside', 'warning', 4, 'open'],
+    ]);
+    expect(result.findings[2]).toMatchObject({ category: 'file', path: '/etc/passwd' });
   });
 
   it("counts a session's variables as defined, and leaves its namespace alone", async () => {

@@ -3,7 +3,8 @@
 
 `main(args)`:
 - `{"mode": "validate", "code": str, "knownNames": [...], "aliases": {...}}` → syntax error (line,
-  column, caret), pyflakes' undefined names and unused imports, missing modules.
+  column, caret), pyflakes' undefined names and unused imports, missing modules, and the raw
+  policy analysis of analysis.py (`analysis`: imports, findings, notes) for the host's policy.
 - `{"mode": "attributes", "kind": "module" | "type", "name": str}` → `{"found", "attributes"}`:
   `dir()` of a module or of a type named in an AttributeError / ImportError message.
 """
@@ -12,6 +13,7 @@ import importlib
 import sys
 
 from vivarium_runtime.tools.dependencies import Classifier, activate, collect_imports, syntax_error_of
+from vivarium_runtime.tools.analysis import analyze_tree
 
 MAX_FINDINGS = 500
 MAX_ATTRIBUTES = 2_000
@@ -86,6 +88,7 @@ def validate(args):
             "warnings": [],
             "missingModules": [],
             "notes": ["the code does not parse: the other checks need it to"],
+            "analysis": {"imports": [], "findings": [], "notes": []},
         }
     import ast
 
@@ -114,6 +117,7 @@ def validate(args):
         "warnings": other,
         "missingModules": missing,
         "notes": notes,
+        "analysis": analyze_tree(code, tree, classifier),
     }
 
 

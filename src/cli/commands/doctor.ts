@@ -1,4 +1,4 @@
-import { loadConfig } from '../../config/index.js';
+import { EXECUTION_MODES, loadConfig, type ExecutionMode } from '../../config/index.js';
 import { Vivarium } from '../../engine/index.js';
 import type { SandboxReport } from '../../sandbox/index.js';
 import { detectLoopVolumes } from '../../session/index.js';
@@ -110,6 +110,31 @@ function isolationCheck(isolation: string): DoctorCheck {
   };
 }
 
+/** What each execution mode grants, as `doctor` lists it. */
+const MODE_SUMMARIES: Readonly<Record<ExecutionMode, string>> = {
+  read_only: 'workspace read-only, no network',
+  workspace_write: 'workspace writable, no network',
+  network: 'workspace writable, host network',
+};
+
+function modesCheck(defaultMode: ExecutionMode, isolation: string): DoctorCheck {
+  const base = { id: 'execution-modes', title: 'execution modes' };
+  const listed = EXECUTION_MODES.map((mode) => `${mode} (${MODE_SUMMARIES[mode]})`).join(', ');
+  if (isolation !== 'strict')
+    return {
+      ...base,
+      status: 'warn',
+      detail: `not enforced under isolation ${isolation}: every mode runs with the engine's rights`,
+      fix: 'set `isolation: strict`',
+    };
+  return {
+    ...base,
+    status: 'ok',
+    detail: `default ${defaultMode} (\`policy.mode\`); enforced by the sandbox: ${listed}`,
+    fix: null,
+  };
+}
+
 function pythonCheck(report: SandboxReport, pythonPath: string): DoctorCheck {
   const base = { id: 'python', title: 'python' };
   const info = report.interpreter;
@@ -186,6 +211,7 @@ export async function doctorCommand(flags: DoctorFlags, io: CliIo): Promise<numb
     sandboxCheck(sandbox),
     seccompCheck(sandbox, config.sandbox.seccomp),
     isolationCheck(config.isolation),
+    modesCheck(config.policy.mode, config.isolation),
     pythonCheck(sandbox, config.pythonPath),
     ...packages,
   ];

@@ -10,17 +10,19 @@ import { existingDirectory, type CliIo } from '../cli-io.js';
 import {
   engineOptionsFromFlags,
   limitsFromFlags,
+  modeFromFlags,
   type EngineFlags,
   type LimitFlags,
+  type ModeFlags,
 } from '../engine-flags.js';
 import { EXIT_OK, EXIT_SIGINT } from '../exit-codes.js';
 import { ImageSaver, savedImageLine } from '../image-saver.js';
 import { LineQueue } from '../line-queue.js';
-import { OutputPrinter, neutralizeControls, renderTable } from '../render.js';
+import { OutputPrinter, neutralizeControls, renderTable, type ImageOutput } from '../render.js';
 import { packageVersion } from '../version.js';
 
 /** Flags of `vivarium repl` (raw commander values). */
-export interface ReplFlags extends EngineFlags, LimitFlags {
+export interface ReplFlags extends EngineFlags, LimitFlags, ModeFlags {
   workspace?: string;
 }
 
@@ -220,11 +222,16 @@ class Repl {
     const printer = new OutputPrinter({
       stdout: this.io.stdout,
       stderr: this.io.stderr,
-      onImage: (image) => {
-        imagesThisCell += 1;
-        const name = `output-${cellNumber}${imagesThisCell === 1 ? '' : `-${imagesThisCell}`}.${image.extension}`;
-        return savedImageLine(image, saver.save(name, image));
-      },
+      // A read_only session's workspace stays as it was: images are shown as a line, not saved.
+      ...(this.session.mode === 'read_only'
+        ? {}
+        : {
+            onImage: (image: ImageOutput) => {
+              imagesThisCell += 1;
+              const name = `output-${cellNumber}${imagesThisCell === 1 ? '' : `-${imagesThisCell}`}.${image.extension}`;
+              return savedImageLine(image, saver.save(name, image));
+            },
+          }),
     });
     const onEvent = (event: ExecutionEvent): void => printer.handle(event);
     this.busy = true;
@@ -271,6 +278,7 @@ class Repl {
 export async function replCommand(flags: ReplFlags, io: CliIo): Promise<number> {
   const engineOptions = engineOptionsFromFlags(flags);
   const limits = limitsFromFlags(flags);
+  const mode = modeFromFlags(flags);
   const workspaceDir =
     flags.workspace === undefined ? undefined : await existingDirectory('--workspace', flags.workspace);
   const interactive = io.stdin.isTTY === true;
@@ -281,6 +289,7 @@ export async function replCommand(flags: ReplFlags, io: CliIo): Promise<number> 
   try {
     const session = await vv.createSession({
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
+      ...(mode === undefined ? {} : { mode }),
       ...(workspaceDir === undefined ? {} : { workspaceDir }),
       // The REPL owns the session's lifetime: a user thinking for an hour keeps their variables.
       idleTimeoutMs: 0,
@@ -309,7 +318,7 @@ export async function replCommand(flags: ReplFlags, io: CliIo): Promise<number> 
     if (interactive) {
       const python = vv.sandbox.interpreterInfo?.version ?? 'unknown';
       io.stdout.write(
-        `Vivarium ${packageVersion()} · Python ${python} · isolation ${vv.config.isolation}\n` +
+        `Vivarium ${packageVersion()} · Python ${python} · isolation ${vv.config.isolation} · mode ${session.mode}\n` +
           `workspace ${session.workspaceDir}${workspaceDir === undefined ? ' (removed on exit)' : ''}\n` +
           'Type %help for commands. Ctrl-C interrupts, Ctrl-D exits.\n',
       );

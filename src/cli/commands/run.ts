@@ -7,8 +7,10 @@ import { listenForInterrupts, existingDirectory, type CliIo } from '../cli-io.js
 import {
   engineOptionsFromFlags,
   limitsFromFlags,
+  modeFromFlags,
   type EngineFlags,
   type LimitFlags,
+  type ModeFlags,
 } from '../engine-flags.js';
 import { EXIT_SIGINT, exitCodeForStatus } from '../exit-codes.js';
 import { ImageSaver, savedImageLine } from '../image-saver.js';
@@ -17,7 +19,7 @@ import { OutputPrinter, type ImageHandler } from '../render.js';
 import { CliUsageError } from '../usage-error.js';
 
 /** Flags of `vivarium run` (raw commander values). */
-export interface RunFlags extends EngineFlags, LimitFlags {
+export interface RunFlags extends EngineFlags, LimitFlags, ModeFlags {
   /** `-c CODE`. */
   code?: string;
   workspace?: string;
@@ -87,6 +89,7 @@ export async function runCommand(file: string | undefined, flags: RunFlags, io: 
   const code = await readSource(file, flags.code, io);
   const engineOptions = engineOptionsFromFlags(flags);
   const limits = limitsFromFlags(flags);
+  const mode = modeFromFlags(flags);
   const workspaceDir =
     flags.workspace === undefined ? undefined : await existingDirectory('--workspace', flags.workspace);
   const json = flags.json === true;
@@ -103,7 +106,8 @@ export async function runCommand(file: string | undefined, flags: RunFlags, io: 
   try {
     let saver: ImageSaver | null = null;
     let onImage: ImageHandler | undefined;
-    if (workspaceDir !== undefined && !json) {
+    // A read_only session's workspace stays as it was: images are shown as a line, not saved.
+    if (workspaceDir !== undefined && !json && (mode ?? vv.config.policy.mode) !== 'read_only') {
       const owner = (await stat(workspaceDir)).uid;
       const files = new WorkspaceFiles({
         root: workspaceDir,
@@ -128,6 +132,7 @@ export async function runCommand(file: string | undefined, flags: RunFlags, io: 
 
     const execution = await vv.run(code, {
       ...(Object.keys(limits).length > 0 ? { limits } : {}),
+      ...(mode === undefined ? {} : { mode }),
       ...(workspaceDir === undefined ? {} : { workspaceDir }),
       signal: abort.signal,
       ...(json

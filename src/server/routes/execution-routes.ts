@@ -99,11 +99,14 @@ export function executionRoutes(context: ServiceContext): FastifyPluginAsyncZod 
       handler: async (request, reply) => {
         const receivedAtMs = performance.now();
         const principal = principalOf(request);
-        const { code, timeoutMs, limits, preload, env } = request.body;
+        const { code, timeoutMs, limits, mode, preload, env } = request.body;
         const effective = directory.effectiveLimits(principal, limits);
+        // Refused before anything is counted against the key.
+        directory.effectiveMode(principal, mode);
         executions.admit(principal, { code, timeoutMs }, effective.timeoutMs);
         const session = await directory.create(principal, {
           ...(limits ? { limits } : {}),
+          ...(mode === undefined ? {} : { mode }),
           ...(preload ? { preload } : {}),
           ...(env ? { env } : {}),
           idleTimeoutMs: 0,
