@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import {
   APPROVAL_MODES,
@@ -16,9 +15,10 @@ import { describeValue, validate, VivariumError } from '../errors/index.js';
 import { Session } from '../session/index.js';
 import { codeSchema, MODULE_SOURCES } from '../tools/dependencies.js';
 import { runSandboxTool } from '../tools/sandbox-tool.js';
-import type { AnalysisResult, ImportInfo } from './analysis-types.js';
-import { DEFAULT_ANALYSIS_POLICY, evaluatePolicy, mergePolicy, type AnalysisPolicy } from './policy.js';
-import { rawAnalysisSchema, type RawAnalysis } from './raw-analysis.js';
+import type { AnalysisResult } from './analysis-types.js';
+import { judge } from './judge.js';
+import { DEFAULT_ANALYSIS_POLICY, mergePolicy, type AnalysisPolicy } from './policy.js';
+import { rawAnalysisSchema } from './raw-analysis.js';
 import { isRuleId, RULE_IDS, type RuleId } from './rules.js';
 
 /** Options of {@link analyze}. */
@@ -71,11 +71,6 @@ const optionsSchema = z
   .strict();
 
 type ParsedOptions = z.infer<typeof optionsSchema>;
-
-/** sha256 of the UTF-8 code, hex: what an approval is bound to. */
-export function codeHashOf(code: string): string {
-  return createHash('sha256').update(code, 'utf8').digest('hex');
-}
 
 /** The policy part of a config `policy` section. */
 export function analysisPolicyOf(policy: Config['policy']): AnalysisPolicy {
@@ -153,35 +148,4 @@ async function analyzeIn(
     mode,
     approvalMode: options.approvalMode ?? base?.approvalMode ?? DEFAULT_APPROVAL_MODE,
   });
-}
-
-/** The `AnalysisResult` of a raw analysis under a policy: pure (the pipeline and tests use it too). */
-export function judge(
-  code: string,
-  raw: RawAnalysis,
-  options: { policy: AnalysisPolicy; mode: ExecutionMode; approvalMode: ApprovalMode },
-): AnalysisResult {
-  const evaluation = evaluatePolicy(raw, options);
-  const imports: ImportInfo[] = raw.imports.map((entry) => ({
-    module: entry.module,
-    alias: entry.alias,
-    line: entry.line,
-    kind: entry.kind,
-  }));
-  return {
-    codeHash: codeHashOf(code),
-    syntaxError:
-      raw.syntaxError === null
-        ? null
-        : {
-            message: raw.syntaxError.message,
-            line: raw.syntaxError.line,
-            column: raw.syntaxError.column,
-            text: raw.syntaxError.caret,
-          },
-    imports,
-    findings: evaluation.findings,
-    decision: evaluation.decision,
-    notes: [...raw.notes, ...evaluation.notes],
-  };
 }

@@ -34,5 +34,6 @@ export type {
 } from './policy.js';
 export { rawAnalysisSchema, rawFindingSchema, rawImportSchema } from './raw-analysis.js';
 export type { RawAnalysis, RawFinding, RawImport } from './raw-analysis.js';
-export { analyze, judge, codeHashOf, analysisPolicyOf } from './analyze.js';
+export { judge, codeHashOf } from './judge.js';
+export { analyze, analysisPolicyOf } from './analyze.js';
 export type { AnalyzeOptions } from './analyze.js';

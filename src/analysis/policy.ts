@@ -32,7 +32,8 @@ export interface PolicyOverrides {
 export const MAX_DECISION_REASONS = 20;
 
 /** The reason an `always` decision gives before the warnings. */
-export const ALWAYS_APPROVAL_REASON = 'approval mode `always`: every version of the code waits for a human decision';
+export const ALWAYS_APPROVAL_REASON =
+  'approval mode `always`: every version of the code waits for a human decision';
 
 /** Writable scratch places of the sandbox besides the workspace (not read-only in `read_only` mode). */
 const SCRATCH_DIRS = ['/tmp', '/var/tmp', '/dev/shm'];
@@ -98,7 +99,9 @@ function modeEffect(
       : { note: `; the sandbox has no network in \`${mode}\` mode, so this will fail` };
   }
   if (ruleId === 'file.write_outside')
-    return { note: '; the sandbox mounts everything but the workspace and /tmp read-only, so this will fail' };
+    return {
+      note: '; the sandbox mounts everything but the workspace and /tmp read-only, so this will fail',
+    };
   if (ruleId === 'file.read_outside')
     return {
       note: '; host files are not in the sandbox (only read-only system directories are bound), so this fails or reads the sandbox’s own copy',
@@ -244,7 +247,8 @@ export function evaluatePolicy(input: PolicyInput, options: PolicyOptions): Poli
   }
   for (const raw of input.findings) add(raw);
   findings.sort(
-    (a, b) => a.line - b.line || a.column - b.column || (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0),
+    (a, b) =>
+      a.line - b.line || a.column - b.column || (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0),
   );
   const decision = decide(findings, {
     mode: options.mode,

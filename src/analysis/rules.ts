@@ -81,7 +81,8 @@ export const ANALYSIS_RULES = {
   'process.subprocess': {
     category: 'process',
     defaultSeverity: 'warning',
-    description: 'Any call into `subprocess` (`run`, `Popen`, `check_output`, …), `asyncio.create_subprocess_*`',
+    description:
+      'Any call into `subprocess` (`run`, `Popen`, `check_output`, …), `asyncio.create_subprocess_*`',
   },
   'process.system': {
     category: 'process',
@@ -129,7 +130,8 @@ export const ANALYSIS_RULES = {
   'network.import': {
     category: 'network',
     defaultSeverity: 'info',
-    description: 'Importing a network module (`socket`, `requests`, `urllib.request`, …; each call is flagged on its own)',
+    description:
+      'Importing a network module (`socket`, `requests`, `urllib.request`, …; each call is flagged on its own)',
   },
   'native.ctypes': {
     category: 'native',

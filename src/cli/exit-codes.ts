@@ -1,4 +1,5 @@
 import type { ExecutionStatus } from '../kernel/index.js';
+import type { TaskOutcome } from '../pipeline/index.js';
 
 /** Exit codes of the `vivarium` binary. Documented in `docs/cli.md`; scripts depend on them. */
 
@@ -27,6 +28,31 @@ export const EXIT_TIMEOUT = 124;
 export const EXIT_SIGINT = 130;
 /** The kernel was killed: memory limit (status `memory_exceeded`) or another kill (status `killed`); 128 + SIGKILL. */
 export const EXIT_KILLED = 137;
+
+/**
+ * `vivarium task`: the task failed (attempts exhausted, its budget, an infrastructure fault) or was
+ * cancelled; `vivarium approvals approve|reject`: the approval was decided already (409).
+ */
+export const EXIT_TASK_FAILED = 1;
+/**
+ * `vivarium task`: an approval was rejected (by a person, by the CLI without a terminal to ask, or
+ * because nobody decided in time). The same number as an unavailable sandbox: the message says which.
+ */
+export const EXIT_TASK_REJECTED = 3;
+
+/** The exit code `vivarium task` ends with for a task's outcome (Ctrl-C is 130, decided by the command). */
+export function exitCodeForTaskOutcome(status: TaskOutcome | null): number {
+  switch (status) {
+    case 'succeeded':
+      return EXIT_OK;
+    case 'rejected':
+      return EXIT_TASK_REJECTED;
+    case 'failed':
+    case 'cancelled':
+    case null:
+      return EXIT_TASK_FAILED;
+  }
+}
 
 /** The exit code `vivarium run` ends with for an execution's status. */
 export function exitCodeForStatus(status: ExecutionStatus): number {

@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
+import { APPROVAL_MODES, EXECUTION_MODES } from '../config/index.js';
 import { isVivariumError, type ErrorCode } from '../errors/index.js';
 import { processIo, type CliIo } from './cli-io.js';
+import { analyzeCommand, type AnalyzeFlags } from './commands/analyze.js';
 import { batchCommand, type BatchFlags } from './commands/batch.js';
 import { depsCommand, type DepsFlags } from './commands/deps.js';
 import { doctorCommand, type DoctorFlags } from './commands/doctor.js';
@@ -389,6 +391,38 @@ Examples:
     )
     .action(async (file: string, flags: DepsFlags) => {
       setExitCode(await depsCommand(file, flags, io));
+    });
+
+  const analyze = program
+    .command('analyze')
+    .description(
+      "static analysis of a Python file in the sandbox (it is not run): imports, risky calls, file and network use, and the policy's decision",
+    )
+    .argument('<file>', 'the Python file to analyse')
+    .option(
+      '--mode <mode>',
+      `the execution mode the code would run in: ${EXECUTION_MODES.join(' | ')} (default: config \`policy.mode\`, else workspace_write)`,
+    )
+    .option(
+      '--approval-mode <mode>',
+      `when the decision asks a human: ${APPROVAL_MODES.join(' | ')} (default: config \`policy.approvalMode\`, else on_risk)`,
+    )
+    .option('--json', 'print only the AnalysisResult as one JSON object');
+  addEngineFlags(analyze);
+  analyze
+    .addHelpText(
+      'after',
+      `
+Exit 0 when the policy allows the code, 1 when it denies it (a critical finding or a syntax error),
+4 when it needs a human's approval, 2 on bad flags or config. Rules and policy: docs/analysis.md.
+
+Examples:
+  $ vivarium analyze job.py
+  $ vivarium analyze job.py --mode read_only --approval-mode never
+  $ vivarium analyze job.py --json | jq '.findings[] | select(.severity != "info")'`,
+    )
+    .action(async (file: string, flags: AnalyzeFlags) => {
+      setExitCode(await analyzeCommand(file, flags, io));
     });
 
   const configureOutput = (command: Command): void => {

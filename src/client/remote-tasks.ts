@@ -376,7 +376,7 @@ export class RemoteTasks {
   }
 
   async decideApproval(id: string, options: RemoteDecideApprovalOptions): Promise<Approval> {
-    const decision = options?.decision;
+    const decision: unknown = options?.decision;
     if (decision !== 'approve' && decision !== 'reject')
       throw new VivariumClientError(
         'INVALID_ARGUMENT',
@@ -398,7 +398,7 @@ export class RemoteTasks {
   }
 }
 
-function checkedId(id: string, what: string): string {
+function checkedId(id: unknown, what: string): string {
   if (typeof id !== 'string' || id === '')
     throw new VivariumClientError(
       'INVALID_ARGUMENT',

@@ -179,7 +179,10 @@ export const policySchema = z
       .default({ allow: [], deny: [] }),
     /** Severity per rule id (`process.subprocess`: `critical`, …) over the built-in ones. */
     rules: z
-      .record(z.string().regex(/^[a-z_]+\.[a-z_]+$/, 'must be a rule id like `process.subprocess`'), z.enum(RULE_SEVERITIES))
+      .record(
+        z.string().regex(/^[a-z_]+\.[a-z_]+$/, 'must be a rule id like `process.subprocess`'),
+        z.enum(RULE_SEVERITIES),
+      )
       .default({}),
   })
   .strict();
@@ -192,7 +195,10 @@ export const llmSchema = z
      * `llm.model` is set, else none (tasks are refused with `CONFIG_INVALID`). An unknown name is
      * an error at start.
      */
-    generator: z.string().regex(/^[a-z][a-z0-9_-]*$/, 'must be a generator name').optional(),
+    generator: z
+      .string()
+      .regex(/^[a-z][a-z0-9_-]*$/, 'must be a generator name')
+      .optional(),
     /** AI SDK provider of the `llm` generator. */
     provider: z.enum(LLM_PROVIDERS).default(DEFAULT_LLM_PROVIDER),
     /** Base URL of the provider's API (required for `openai-compatible`, e.g. `http://localhost:11434/v1`). */

@@ -129,7 +129,12 @@ export class Vivarium {
   readonly generator: CodeGenerator | null;
   private taskManager: TaskManager | null = null;
 
-  private constructor(config: Config, sandbox: Sandbox, quota: QuotaMechanism, generator: CodeGenerator | null) {
+  private constructor(
+    config: Config,
+    sandbox: Sandbox,
+    quota: QuotaMechanism,
+    generator: CodeGenerator | null,
+  ) {
     this.config = config;
     this.sandbox = sandbox;
     this.generator = generator;

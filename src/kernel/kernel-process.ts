@@ -505,7 +505,8 @@ export class KernelProcess {
       `Reading \`${name}\``,
       options,
     );
-    if (!answer.value) throw new VivariumError('INTERNAL', `The kernel did not answer the read of \`${name}\``);
+    if (!answer.value)
+      throw new VivariumError('INTERNAL', `The kernel did not answer the read of \`${name}\``);
     return answer.value;
   }
 

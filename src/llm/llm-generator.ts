@@ -430,6 +430,26 @@ export class LlmGenerator implements CodeGenerator {
 }
 
 /**
+ * The AI SDK prints provider warnings (an unsupported setting, …) with `console.info`/`console.warn`,
+ * which would land in the CLI's `--json` stdout. Unless the application set its own
+ * `AI_SDK_LOG_WARNINGS`, they go to stderr, one line each.
+ */
+function routeSdkWarningsToStderr(): void {
+  if (globalThis.AI_SDK_LOG_WARNINGS !== undefined) return;
+  globalThis.AI_SDK_LOG_WARNINGS = ({ warnings, provider, model }) => {
+    for (const warning of warnings) {
+      const text =
+        'details' in warning && warning.details
+          ? `${'feature' in warning ? `${warning.feature}: ` : ''}${warning.details}`
+          : 'message' in warning
+            ? warning.message
+            : JSON.stringify(warning);
+      process.stderr.write(`vivarium: AI SDK warning (${provider} ${model}): ${text}\n`);
+    }
+  };
+}
+
+/**
  * Builds the `llm` generator from the `llm` config section, checking it at start: `llm.model` is
  * required, `openai-compatible` needs `llm.baseUrl`, `openai`/`anthropic` need `llm.apiKey` (or
  * `OPENAI_API_KEY` / `ANTHROPIC_API_KEY`), and the provider's npm package must load. Each problem
@@ -466,6 +486,7 @@ export async function createLlmGenerator(options: CreateLlmGeneratorOptions): Pr
   }
 
   const ai = await loadModule<typeof Ai>(importModule, 'ai', provider);
+  routeSdkWarningsToStderr();
   const specifier = LLM_PROVIDER_PACKAGES[provider];
   let languageModel: Ai.LanguageModel;
   if (provider === 'openai-compatible') {

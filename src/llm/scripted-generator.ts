@@ -99,7 +99,7 @@ export class ScriptedGenerator implements CodeGenerator {
           }),
         );
       }
-      throw error;
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
   }
 }

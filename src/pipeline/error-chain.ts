@@ -56,16 +56,21 @@ export class ErrorChain {
   private readonly entries: ErrorChainEntry[] = [];
 
   /** Rebuilds a chain from stored attempts (a task resumed after a restart). */
-  static from(attempts: ReadonlyArray<{ attempt: number; code: string; error: AttemptError | null }>): ErrorChain {
+  static from(
+    attempts: ReadonlyArray<{ attempt: number; code: string; error: AttemptError | null }>,
+  ): ErrorChain {
     const chain = new ErrorChain();
-    for (const attempt of attempts) if (attempt.error) chain.add(attempt.attempt, attempt.code, attempt.error);
+    for (const attempt of attempts)
+      if (attempt.error) chain.add(attempt.attempt, attempt.code, attempt.error);
     return chain;
   }
 
   add(attempt: number, code: string, error: AttemptError): ErrorChainEntry {
     const repeats = this.entries.filter(
       (entry) =>
-        entry.stage === error.stage && entry.error.ename === error.ename && entry.error.evalue === error.evalue,
+        entry.stage === error.stage &&
+        entry.error.ename === error.ename &&
+        entry.error.evalue === error.evalue,
     ).length;
     const entry: ErrorChainEntry = {
       attempt,
@@ -84,6 +89,9 @@ export class ErrorChain {
 
   /** A copy of the entries, oldest first. */
   list(): ErrorChainEntry[] {
-    return this.entries.map((entry) => ({ ...entry, error: { ...entry.error, traceback: [...entry.error.traceback] } }));
+    return this.entries.map((entry) => ({
+      ...entry,
+      error: { ...entry.error, traceback: [...entry.error.traceback] },
+    }));
   }
 }

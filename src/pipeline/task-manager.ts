@@ -56,7 +56,9 @@ export interface CreateTaskOptions {
   signal?: AbortSignal;
 }
 
-const chatMessage = z.object({ role: z.enum(['system', 'user', 'assistant']), content: z.string().max(200_000) }).strict();
+const chatMessage = z
+  .object({ role: z.enum(['system', 'user', 'assistant']), content: z.string().max(200_000) })
+  .strict();
 const workspacePath = z.string().min(1).max(4096);
 
 /** The serializable part of {@link CreateTaskOptions} (what HTTP and the CLI send). */
@@ -67,12 +69,17 @@ export const createTaskSchema = z
       .array(
         z.union([
           workspacePath,
-          z.object({ path: workspacePath, content: z.union([z.string(), z.instanceof(Uint8Array)]) }).strict(),
+          z
+            .object({ path: workspacePath, content: z.union([z.string(), z.instanceof(Uint8Array)]) })
+            .strict(),
         ]),
       )
       .max(MAX_TASK_FILES)
       .optional(),
-    context: z.union([z.string().max(200_000), z.array(chatMessage).max(200)]).nullable().optional(),
+    context: z
+      .union([z.string().max(200_000), z.array(chatMessage).max(200)])
+      .nullable()
+      .optional(),
     sessionId: z.string().min(1).max(128).optional(),
     expectedResults: z.array(z.string().min(1).max(200)).max(MAX_EXPECTED_RESULTS).optional(),
     maxAttempts: z.number().int().min(1).max(20).optional(),
@@ -85,17 +92,21 @@ export const createTaskSchema = z
 
 const optionsSchema = createTaskSchema
   .extend({
-    generator: z.custom<CodeGenerator>(
-      (value) =>
-        typeof value === 'object' &&
-        value !== null &&
-        typeof (value as { generate?: unknown }).generate === 'function' &&
-        typeof (value as { name?: unknown }).name === 'string',
-      { message: 'must be a code generator ({name, generate})' },
-    ).optional(),
-    onEvent: z.custom<(event: TaskEvent) => void>((value) => typeof value === 'function', {
-      message: 'must be a function',
-    }).optional(),
+    generator: z
+      .custom<CodeGenerator>(
+        (value) =>
+          typeof value === 'object' &&
+          value !== null &&
+          typeof (value as { generate?: unknown }).generate === 'function' &&
+          typeof (value as { name?: unknown }).name === 'string',
+        { message: 'must be a code generator ({name, generate})' },
+      )
+      .optional(),
+    onEvent: z
+      .custom<(event: TaskEvent) => void>((value) => typeof value === 'function', {
+        message: 'must be a function',
+      })
+      .optional(),
     signal: z.instanceof(AbortSignal).optional(),
   })
   .strict();
@@ -177,7 +188,10 @@ export class TaskManager {
   }
 
   /** Starts a task; it runs in the background (`handle.result()` waits for it). */
-  async create(input: CreateTaskOptions, actor: TaskActor = { keyId: null, admin: true }): Promise<TaskHandle> {
+  async create(
+    input: CreateTaskOptions,
+    actor: TaskActor = { keyId: null, admin: true },
+  ): Promise<TaskHandle> {
     if (this.stopped) throw new VivariumError('ENGINE_STOPPED', 'The task manager is stopped');
     const options = validate(optionsSchema, input, 'task');
     const generator = options.generator ?? this.options.generator;
@@ -203,7 +217,9 @@ export class TaskManager {
     };
     const task = newTask({ spec, sessionId: options.sessionId ?? null, ownerKeyId: actor.keyId });
     await this.options.store.saveTask(task);
-    const inputFiles = files.flatMap((file) => (typeof file === 'string' ? [] : [{ path: file.path, content: file.content as string | Uint8Array }]));
+    const inputFiles = files.flatMap((file) =>
+      typeof file === 'string' ? [] : [{ path: file.path, content: file.content }],
+    );
     const run = this.startRun(task, generator, 0, inputFiles);
     const handle = this.handle(run);
     if (options.onEvent) handle.on(options.onEvent);
@@ -345,13 +361,18 @@ export class TaskManager {
     actor: TaskActor = { keyId: null, admin: true },
     filter: { state?: ApprovalState; taskId?: string } = {},
   ): Promise<Approval[]> {
-    return this.options.store.listApprovals({ ...(actor.admin ? {} : { ownerKeyId: actor.keyId }), ...filter });
+    return this.options.store.listApprovals({
+      ...(actor.admin ? {} : { ownerKeyId: actor.keyId }),
+      ...filter,
+    });
   }
 
   async getApproval(id: string, actor: TaskActor = { keyId: null, admin: true }): Promise<Approval> {
     const approval = await this.options.store.getApproval(id);
     if (!approval || !canSee(actor, approval.ownerKeyId)) {
-      throw new VivariumError('APPROVAL_NOT_FOUND', `No approval with id \`${id}\``, { details: { approvalId: id } });
+      throw new VivariumError('APPROVAL_NOT_FOUND', `No approval with id \`${id}\``, {
+        details: { approvalId: id },
+      });
     }
     return approval;
   }
@@ -371,7 +392,10 @@ export class TaskManager {
         .object({
           decision: z.enum(['approve', 'reject']),
           comment: z.string().max(10_000).nullable().optional(),
-          codeHash: z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 hex digest').optional(),
+          codeHash: z
+            .string()
+            .regex(/^[0-9a-f]{64}$/, 'must be a sha256 hex digest')
+            .optional(),
         })
         .strict(),
       input,
@@ -431,7 +455,10 @@ export class TaskManager {
    * Returns how many of each.
    */
   async resume(): Promise<{ resumed: number; interrupted: number }> {
-    const tasks = await this.options.store.listTasks({ states: ['running', 'awaiting_approval'], limit: 100_000 });
+    const tasks = await this.options.store.listTasks({
+      states: ['running', 'awaiting_approval'],
+      limit: 100_000,
+    });
     let resumed = 0;
     let interrupted = 0;
     for (const task of tasks) {
@@ -448,7 +475,10 @@ export class TaskManager {
         const now = new Date().toISOString();
         task.state = 'failed';
         task.status = 'failed';
-        task.error = { kind: 'interrupted', message: 'The service stopped while the task was running; create it again' };
+        task.error = {
+          kind: 'interrupted',
+          message: 'The service stopped while the task was running; create it again',
+        };
         task.updatedAt = now;
         await this.options.store.saveTask(task);
         interrupted += 1;

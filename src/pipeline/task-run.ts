@@ -200,7 +200,11 @@ export class TaskRun {
     this.budgetTimer = setTimeout(
       () =>
         this.stop(
-          new TaskStop('failed', 'timeout', `The task took longer than its budget of ${this.task.spec.timeoutMs} ms`),
+          new TaskStop(
+            'failed',
+            'timeout',
+            `The task took longer than its budget of ${this.task.spec.timeoutMs} ms`,
+          ),
         ),
       Math.max(0, this.budgetMs),
     );
@@ -215,7 +219,7 @@ export class TaskRun {
 
   private async emit(event: TaskEventInput): Promise<void> {
     this.seq += 1;
-    const stamped = { ...event, taskId: this.task.id, seq: this.seq, at: new Date().toISOString() } as TaskEvent;
+    const stamped: TaskEvent = { ...event, taskId: this.task.id, seq: this.seq, at: new Date().toISOString() };
     if (!TRANSIENT_TASK_EVENTS.has(stamped.type)) await this.deps.store.appendTaskEvent(stamped);
     this.deps.onEvent(stamped);
   }
@@ -248,7 +252,8 @@ export class TaskRun {
       }
       if (resuming) {
         const record = this.task.attempts.at(-1);
-        if (!record?.approval) throw new VivariumError('INTERNAL', 'A task awaiting approval has no approval');
+        if (!record?.approval)
+          throw new VivariumError('INTERNAL', 'A task awaiting approval has no approval');
         if (await this.runApproved(record, record.approval)) return await this.finish('succeeded', null);
       } else {
         await this.placeInputFiles();
@@ -326,9 +331,7 @@ export class TaskRun {
       this.files = files;
     }
     const variables =
-      session.state === 'dead'
-        ? []
-        : await session.variables({ signal: this.signal }).catch(() => []);
+      session.state === 'dead' ? [] : await session.variables({ signal: this.signal }).catch(() => []);
     return {
       objective: spec.objective,
       expectedResults: spec.expectedResults,
@@ -452,7 +455,12 @@ export class TaskRun {
       action: 'approval.request',
       target: approval.id,
       status: 'pending',
-      details: { taskId: this.task.id, attempt: record.attempt, codeHash: approval.codeHash, reasons: approval.reasons },
+      details: {
+        taskId: this.task.id,
+        attempt: record.attempt,
+        codeHash: approval.codeHash,
+        reasons: approval.reasons,
+      },
     });
     await this.emit({ type: 'approval-request', attempt: record.attempt, approval });
     return approval;
@@ -518,7 +526,13 @@ export class TaskRun {
     const expired: Approval = {
       ...current,
       state: 'rejected',
-      decision: { decision: 'reject', comment: 'approval timed out', decidedBy: null, decidedAt: new Date().toISOString(), timedOut: true },
+      decision: {
+        decision: 'reject',
+        comment: 'approval timed out',
+        decidedBy: null,
+        decidedAt: new Date().toISOString(),
+        timedOut: true,
+      },
     };
     await this.deps.store.saveApproval(expired);
     await this.deps.store.auditTask?.({
@@ -574,7 +588,12 @@ export class TaskRun {
       record.execution = execution;
       this.task.execution = execution;
       await this.save();
-      await this.emit({ type: 'execution-end', executionId: execution.id, execution, attempt: record.attempt });
+      await this.emit({
+        type: 'execution-end',
+        executionId: execution.id,
+        execution,
+        attempt: record.attempt,
+      });
       this.checkStopped();
       if (execution.status === 'memory_exceeded' || execution.status === 'killed') {
         const why = execution.reason ?? execution.status;
@@ -598,7 +617,12 @@ export class TaskRun {
               `The code ran longer than the time limit (${execution.durationMs} ms) and was stopped`,
             )
           : execution.error
-            ? attemptError('execution', execution.error.ename, execution.error.evalue, execution.error.traceback)
+            ? attemptError(
+                'execution',
+                execution.error.ename,
+                execution.error.evalue,
+                execution.error.traceback,
+              )
             : attemptError('execution', execution.status, execution.reason ?? execution.status);
       await this.failAttempt(record, error);
       return false;
@@ -615,15 +639,21 @@ export class TaskRun {
     if (value.found && value.keys === null) {
       problems.push(`\`results\` is a ${value.type ?? 'value'}, not a dict`);
     } else if (value.json !== null) {
-      const parsed = resultsSchema.safeParse(JSON.parse(value.json));
-      if (parsed.success) results = parsed.data;
+      try {
+        // eslint-disable-next-line no-restricted-syntax -- bounded by the runtime (maxBytes), validated right below
+        const parsed = resultsSchema.safeParse(JSON.parse(value.json));
+        if (parsed.success) results = parsed.data;
+      } catch {
+        problems.push('`results` could not be read back as JSON');
+      }
     }
     const present = new Set(value.keys ?? []);
     const missing = expected.filter((name) => !present.has(name));
     const unserializable = value.unserializable;
     const badExpected = unserializable.filter((entry) => entry.key !== null && expected.includes(entry.key));
     if (!value.found && expected.length > 0) problems.push('no `results` dict was defined');
-    else if (missing.length > 0) problems.push(`\`results\` lacks ${missing.map((name) => `\`${name}\``).join(', ')}`);
+    else if (missing.length > 0)
+      problems.push(`\`results\` lacks ${missing.map((name) => `\`${name}\``).join(', ')}`);
     if (badExpected.length > 0) {
       problems.push(
         `not JSON-serializable: ${badExpected.map((entry) => `\`${entry.key}\` (${entry.type}: ${entry.error})`).join('; ')}`,
@@ -648,7 +678,11 @@ export class TaskRun {
       await this.storeCalls(record.attempt, judged.calls);
       addUsage(this.task.usage, judged.usage);
       addUsage(record.usage, judged.usage);
-      verification.model = { adequate: judged.adequate, reason: judged.reason, suggestion: judged.suggestion };
+      verification.model = {
+        adequate: judged.adequate,
+        reason: judged.reason,
+        suggestion: judged.suggestion,
+      };
       if (!judged.adequate) verification.ok = false;
     }
     record.verification = verification;
@@ -683,7 +717,8 @@ export class TaskRun {
     task.code = last?.code ?? null;
     task.execution = last?.execution ?? null;
     const files = new Map<string, TaskResult['files'][number]>();
-    for (const attempt of task.attempts) for (const file of attempt.execution?.files ?? []) files.set(file.path, file);
+    for (const attempt of task.attempts)
+      for (const file of attempt.execution?.files ?? []) files.set(file.path, file);
     task.files = [...files.values()];
     try {
       await this.save();

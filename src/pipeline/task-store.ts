@@ -16,7 +16,11 @@ export interface TaskStore {
   saveTask(task: TaskResult): Promise<void>;
   getTask(id: string): Promise<TaskResult | null>;
   /** Newest first; `ownerKeyId` undefined = every owner. */
-  listTasks(filter?: { ownerKeyId?: string | null; states?: readonly TaskState[]; limit?: number }): Promise<TaskResult[]>;
+  listTasks(filter?: {
+    ownerKeyId?: string | null;
+    states?: readonly TaskState[];
+    limit?: number;
+  }): Promise<TaskResult[]>;
   appendTaskEvent(event: TaskEvent): Promise<void>;
   /** In `seq` order. */
   listTaskEvents(taskId: string): Promise<TaskEvent[]>;
@@ -27,9 +31,19 @@ export interface TaskStore {
   saveApproval(approval: Approval): Promise<void>;
   getApproval(id: string): Promise<Approval | null>;
   /** Oldest first; `ownerKeyId` undefined = every owner. */
-  listApprovals(filter?: { ownerKeyId?: string | null; state?: ApprovalState; taskId?: string }): Promise<Approval[]>;
+  listApprovals(filter?: {
+    ownerKeyId?: string | null;
+    state?: ApprovalState;
+    taskId?: string;
+  }): Promise<Approval[]>;
   /** Who decided what, when, on which code hash (`approval.decide`), and the task outcomes. */
-  auditTask?(entry: { keyId: string | null; action: string; target: string; status: string; details: Record<string, unknown> }): Promise<void>;
+  auditTask?(entry: {
+    keyId: string | null;
+    action: string;
+    target: string;
+    status: string;
+    details: Record<string, unknown>;
+  }): Promise<void>;
 }
 
 const clone = <T>(value: T): T => structuredClone(value);
@@ -41,7 +55,14 @@ export class MemoryTaskStore implements TaskStore {
   private readonly calls = new Map<string, StoredModelCall[]>();
   private readonly approvals = new Map<string, Approval>();
   /** Audit entries, oldest first (the library has no audit log of its own). */
-  readonly auditLog: Array<{ keyId: string | null; action: string; target: string; status: string; details: Record<string, unknown>; at: string }> = [];
+  readonly auditLog: Array<{
+    keyId: string | null;
+    action: string;
+    target: string;
+    status: string;
+    details: Record<string, unknown>;
+    at: string;
+  }> = [];
 
   saveTask(task: TaskResult): Promise<void> {
     this.tasks.set(task.id, clone(task));
@@ -51,7 +72,9 @@ export class MemoryTaskStore implements TaskStore {
     const task = this.tasks.get(id);
     return Promise.resolve(task ? clone(task) : null);
   }
-  listTasks(filter: { ownerKeyId?: string | null; states?: readonly TaskState[]; limit?: number } = {}): Promise<TaskResult[]> {
+  listTasks(
+    filter: { ownerKeyId?: string | null; states?: readonly TaskState[]; limit?: number } = {},
+  ): Promise<TaskResult[]> {
     const list = [...this.tasks.values()]
       .filter((task) => filter.ownerKeyId === undefined || task.ownerKeyId === filter.ownerKeyId)
       .filter((task) => !filter.states || filter.states.includes(task.state))
@@ -85,7 +108,9 @@ export class MemoryTaskStore implements TaskStore {
     const approval = this.approvals.get(id);
     return Promise.resolve(approval ? clone(approval) : null);
   }
-  listApprovals(filter: { ownerKeyId?: string | null; state?: ApprovalState; taskId?: string } = {}): Promise<Approval[]> {
+  listApprovals(
+    filter: { ownerKeyId?: string | null; state?: ApprovalState; taskId?: string } = {},
+  ): Promise<Approval[]> {
     const list = [...this.approvals.values()]
       .filter((approval) => filter.ownerKeyId === undefined || approval.ownerKeyId === filter.ownerKeyId)
       .filter((approval) => !filter.state || approval.state === filter.state)
@@ -93,7 +118,13 @@ export class MemoryTaskStore implements TaskStore {
       .sort((a, b) => (a.requestedAt < b.requestedAt ? -1 : a.requestedAt > b.requestedAt ? 1 : 0));
     return Promise.resolve(list.map(clone));
   }
-  auditTask(entry: { keyId: string | null; action: string; target: string; status: string; details: Record<string, unknown> }): Promise<void> {
+  auditTask(entry: {
+    keyId: string | null;
+    action: string;
+    target: string;
+    status: string;
+    details: Record<string, unknown>;
+  }): Promise<void> {
     this.auditLog.push({ ...clone(entry), at: new Date().toISOString() });
     return Promise.resolve();
   }

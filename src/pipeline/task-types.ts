@@ -156,7 +156,16 @@ export const taskResultSchema = z.object({
   /** Why the task failed, was rejected or cancelled; null when it succeeded or runs. */
   error: z
     .object({
-      kind: z.enum(['attempts_exhausted', 'infrastructure', 'generation', 'rejected', 'cancelled', 'timeout', 'approval_mismatch', 'interrupted']),
+      kind: z.enum([
+        'attempts_exhausted',
+        'infrastructure',
+        'generation',
+        'rejected',
+        'cancelled',
+        'timeout',
+        'approval_mismatch',
+        'interrupted',
+      ]),
       message: z.string(),
     })
     .nullable(),

@@ -98,11 +98,20 @@ export async function authenticate(
  * restart acts as the key that created it). Null key id: the anonymous caller. A revoked or
  * unknown key is `UNAUTHENTICATED`.
  */
-export async function principalForKey(store: Store, config: Config, keyId: string | null): Promise<Principal> {
+export async function principalForKey(
+  store: Store,
+  config: Config,
+  keyId: string | null,
+): Promise<Principal> {
   if (keyId === null) return anonymousPrincipal(config);
   const record = await store.getKey(keyId);
   if (!record || record.revokedAt !== null) {
     throw new VivariumError('UNAUTHENTICATED', `The API key ${keyId} is unknown or revoked`);
   }
-  return { keyId: record.id, name: record.name, admin: record.admin, limits: effectiveLimits(config, record) };
+  return {
+    keyId: record.id,
+    name: record.name,
+    admin: record.admin,
+    limits: effectiveLimits(config, record),
+  };
 }

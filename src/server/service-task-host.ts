@@ -7,7 +7,9 @@ import type { ServiceContext } from './service-context.js';
  * quota), executions through the execution service (rate-limited, stored, audited, in the
  * metrics) — exactly as if the task's owner had sent them.
  */
-export function serviceTaskHost(context: Pick<ServiceContext, 'store' | 'config' | 'directory' | 'executions'>): TaskHost {
+export function serviceTaskHost(
+  context: Pick<ServiceContext, 'store' | 'config' | 'directory' | 'executions'>,
+): TaskHost {
   const { store, config, directory, executions } = context;
   return {
     async sessionMode(sessionId, ownerKeyId) {
@@ -25,7 +27,11 @@ export function serviceTaskHost(context: Pick<ServiceContext, 'store' | 'config'
     },
     async execute(session, code, { ownerKeyId, onEvent, signal, timeoutMs }) {
       const principal = await principalForKey(store, config, ownerKeyId);
-      executions.admit(principal, { code, ...(timeoutMs === undefined ? {} : { timeoutMs }) }, session.limits.timeoutMs);
+      executions.admit(
+        principal,
+        { code, ...(timeoutMs === undefined ? {} : { timeoutMs }) },
+        session.limits.timeoutMs,
+      );
       return executions.execute(principal, session, {
         code,
         onEvent,

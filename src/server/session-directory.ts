@@ -8,6 +8,17 @@ import type { CreateSessionBody, LimitsPatch, SessionView } from './api-schemas.
 import { sessionNotFound } from './http-errors.js';
 import { ANONYMOUS_BUCKET, canSee, principalBucket, type Principal } from './principal.js';
 
+/**
+ * How much each execution mode grants, for the ceiling of keys that are not admin: each mode grants
+ * everything the lower ones do (`network` adds the host network to `workspace_write`'s writable
+ * workspace, which `read_only` lacks).
+ */
+export const MODE_GRANT_RANK: Readonly<Record<ExecutionMode, number>> = {
+  read_only: 0,
+  workspace_write: 1,
+  network: 2,
+};
+
 /** Options of {@link SessionDirectory}. */
 export interface SessionDirectoryOptions {
   vv: Vivarium;
@@ -134,14 +145,13 @@ export class SessionDirectory {
 
   /**
    * The execution mode of a new session: the asked one, else the configured `policy.mode`. Keys that
-   * are not admin may ask for less than the configured mode, never more: `EXECUTION_MODES` is in
-   * order of what a mode grants (`read_only` < `workspace_write` < `network`).
+   * are not admin may ask for less than the configured mode, never more ({@link MODE_GRANT_RANK}).
    */
   effectiveMode(principal: Principal, mode: ExecutionMode | undefined): ExecutionMode {
     const base = this.config.policy.mode;
     if (mode === undefined) return base;
-    if (!principal.admin && EXECUTION_MODES.indexOf(mode) > EXECUTION_MODES.indexOf(base)) {
-      const allowed = EXECUTION_MODES.slice(0, EXECUTION_MODES.indexOf(base) + 1);
+    if (!principal.admin && MODE_GRANT_RANK[mode] > MODE_GRANT_RANK[base]) {
+      const allowed = EXECUTION_MODES.filter((item) => MODE_GRANT_RANK[item] <= MODE_GRANT_RANK[base]);
       throw new VivariumError(
         'INVALID_ARGUMENT',
         `Expected \`mode\` to be at most the service's \`${base}\` (one of ${allowed.map((item) => `"${item}"`).join(', ')}), got ${describeValue(mode)}; only admin keys may ask for more`,

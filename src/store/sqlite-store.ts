@@ -450,7 +450,8 @@ export class SqliteStore implements Store, TaskStore {
       let query = this.db.selectFrom('tasks').select(['id', 'task']);
       if (filter.ownerKeyId === null) query = query.where('owner_key_id', 'is', null);
       else if (filter.ownerKeyId !== undefined) query = query.where('owner_key_id', '=', filter.ownerKeyId);
-      if (filter.states) query = query.where('state', 'in', filter.states.length > 0 ? [...filter.states] : ['']);
+      if (filter.states)
+        query = query.where('state', 'in', filter.states.length > 0 ? [...filter.states] : ['']);
       return query
         .orderBy('created_at', 'desc')
         .orderBy(sql`rowid`, 'desc')
@@ -486,7 +487,11 @@ export class SqliteStore implements Store, TaskStore {
     );
     return rows.map(
       (row) =>
-        parseJsonColumn(storedTaskEventSchema, row.event, `task_events ${taskId}/${row.seq}`) as unknown as TaskEvent,
+        parseJsonColumn(
+          storedTaskEventSchema,
+          row.event,
+          `task_events ${taskId}/${row.seq}`,
+        ) as unknown as TaskEvent,
     );
   }
 
@@ -543,7 +548,11 @@ export class SqliteStore implements Store, TaskStore {
     const approvalId = lookupId(id, 'id');
     if (approvalId === null) return null;
     const row = await this.guard('read an approval', () =>
-      this.db.selectFrom('approvals').select(['id', 'approval']).where('id', '=', approvalId).executeTakeFirst(),
+      this.db
+        .selectFrom('approvals')
+        .select(['id', 'approval'])
+        .where('id', '=', approvalId)
+        .executeTakeFirst(),
     );
     return row ? parseJsonColumn(approvalSchema, row.approval, `approvals ${row.id} approval`) : null;
   }
@@ -557,7 +566,10 @@ export class SqliteStore implements Store, TaskStore {
       else if (filter.ownerKeyId !== undefined) query = query.where('owner_key_id', '=', filter.ownerKeyId);
       if (filter.state) query = query.where('state', '=', filter.state);
       if (filter.taskId) query = query.where('task_id', '=', filter.taskId);
-      return query.orderBy('requested_at', 'asc').orderBy(sql`rowid`, 'asc').execute();
+      return query
+        .orderBy('requested_at', 'asc')
+        .orderBy(sql`rowid`, 'asc')
+        .execute();
     });
     return rows.map((row) => parseJsonColumn(approvalSchema, row.approval, `approvals ${row.id} approval`));
   }

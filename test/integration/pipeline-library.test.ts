@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Vivarium, isVivariumError } from '../../src/index.js';
+import { isVivariumError, type Vivarium } from '../../src/index.js';
 import type { CodeGenerator, ErrorChainEntry, GenerationRequest } from '../../src/llm/index.js';
 import { ScriptedGenerator } from '../../src/llm/index.js';
 import type { TaskEvent } from '../../src/pipeline/index.js';
@@ -81,7 +81,9 @@ describe('vv.tasks', () => {
     // Thirty distinct frames: a traceback of more than sixty lines.
     const deep = [
       ...Array.from({ length: 30 }, (_, index) =>
-        index === 29 ? `def f${index}():\n    raise ValueError("deep")` : `def f${index}():\n    return f${index + 1}()`,
+        index === 29
+          ? `def f${index}():\n    raise ValueError("deep")`
+          : `def f${index}():\n    return f${index + 1}()`,
       ),
       'f0()',
     ].join('\n');
@@ -92,7 +94,13 @@ describe('vv.tasks', () => {
       'results = {"n": 3}',
     ]);
     const result = await (
-      await vv.tasks.create({ objective: 'Anything', expectedResults: ['n'], maxAttempts: 4, approvalMode: 'never', generator })
+      await vv.tasks.create({
+        objective: 'Anything',
+        expectedResults: ['n'],
+        maxAttempts: 4,
+        approvalMode: 'never',
+        generator,
+      })
     ).result();
     expect(result.status).toBe('succeeded');
     expect(generator.chains.map((chain) => chain.length)).toEqual([0, 1, 2, 3]);
@@ -148,7 +156,12 @@ describe('vv.tasks', () => {
   it('runs in the sandbox mode the task asks for (read_only: the write fails, the error goes to the chain)', async () => {
     const generator = recordingGenerator(['open("out.txt", "w").write("x")', 'results = {"ok": True}']);
     const result = await (
-      await vv.tasks.create({ objective: 'Write a file', mode: 'read_only', approvalMode: 'never', generator })
+      await vv.tasks.create({
+        objective: 'Write a file',
+        mode: 'read_only',
+        approvalMode: 'never',
+        generator,
+      })
     ).result();
     expect(result.spec.mode).toBe('read_only');
     expect(result.attempts[0]!.error).toMatchObject({ stage: 'execution', ename: 'OSError' });
@@ -158,12 +171,19 @@ describe('vv.tasks', () => {
 
   it('puts a timeout into the chain as a code error, and re-runs a memory kill once before reporting it', async () => {
     const spin = recordingGenerator(['while True:\n    pass', 'results = {"done": 1}']);
-    const spun = await (await vv.tasks.create({ objective: 'Spin', approvalMode: 'never', generator: spin })).result();
+    const spun = await (
+      await vv.tasks.create({ objective: 'Spin', approvalMode: 'never', generator: spin })
+    ).result();
     expect(spun.status).toBe('succeeded');
     expect(spun.attempts[0]!.error).toMatchObject({ stage: 'execution', ename: 'TimeoutError' });
 
-    const hog = recordingGenerator(['block = bytearray(1024 * 1024 * 1024)\nresults = {"n": len(block)}', 'results = {}']);
-    const hogged = await (await vv.tasks.create({ objective: 'Allocate', approvalMode: 'never', generator: hog })).result();
+    const hog = recordingGenerator([
+      'block = bytearray(1024 * 1024 * 1024)\nresults = {"n": len(block)}',
+      'results = {}',
+    ]);
+    const hogged = await (
+      await vv.tasks.create({ objective: 'Allocate', approvalMode: 'never', generator: hog })
+    ).result();
     expect(hogged.status).toBe('failed');
     expect(hogged.error?.kind).toBe('infrastructure');
     expect(hogged.attempts).toHaveLength(1);
@@ -174,7 +194,10 @@ describe('vv.tasks', () => {
   });
 
   it('ends failed when the task budget runs out, and cancelled when cancelled', async () => {
-    const slow = recordingGenerator(['import time\ntime.sleep(3)\nresults = {}', 'import time\ntime.sleep(3)']);
+    const slow = recordingGenerator([
+      'import time\ntime.sleep(3)\nresults = {}',
+      'import time\ntime.sleep(3)',
+    ]);
     const timed = await (
       await vv.tasks.create({ objective: 'Slow', timeoutMs: 1_500, approvalMode: 'never', generator: slow })
     ).result();
@@ -216,12 +239,12 @@ describe('vv.tasks', () => {
 
   it('refuses bad input and a missing generator with clear errors', async () => {
     await expect(vv.tasks.create({ objective: '' })).rejects.toThrow(/objective/);
-    await expect(
-      vv.tasks.create({ objective: 'x', maxAttempts: 0 } as never),
-    ).rejects.toThrow(/maxAttempts/);
+    await expect(vv.tasks.create({ objective: 'x', maxAttempts: 0 })).rejects.toThrow(/maxAttempts/);
     const bare = await startEngine({ pool: { size: 0 } });
     try {
-      const error: unknown = await bare.vv.tasks.create({ objective: 'x' }).catch((caught: unknown) => caught);
+      const error: unknown = await bare.vv.tasks
+        .create({ objective: 'x' })
+        .catch((caught: unknown) => caught);
       expect(isVivariumError(error) && error.code).toBe('CONFIG_INVALID');
       expect(String(error)).toContain('llm.model');
     } finally {

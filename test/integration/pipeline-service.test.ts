@@ -1,4 +1,4 @@
-/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument -- HTTP JSON is untyped, checked by the assertions */
+/* eslint-disable @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument -- HTTP JSON is untyped, checked by the assertions */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -23,7 +23,13 @@ beforeAll(async () => {
   llm = await startFakeLlmServer();
   service = await startServiceFixture({
     config: {
-      llm: { provider: 'openai-compatible', baseUrl: llm.baseUrl, model: 'fake-coder', apiKey: 'sk-test-key', stream: true },
+      llm: {
+        provider: 'openai-compatible',
+        baseUrl: llm.baseUrl,
+        model: 'fake-coder',
+        apiKey: 'sk-test-key',
+        stream: true,
+      },
       policy: { imports: { allow: [], deny: ['subprocess'] }, approvalTimeoutMs: 600_000 },
     },
   });
@@ -42,21 +48,30 @@ async function createTask(body: Json, key = service.keys.a): Promise<Json> {
 
 async function waitForState(id: string, states: string[], key = service.keys.a): Promise<Json> {
   let task: Json = null;
-  await waitFor(async () => {
-    task = (await api(service.url, 'GET', `/v1/tasks/${id}`, { key })).body;
-    return states.includes(task.state);
-  }, `task ${id} to reach ${states.join(' or ')}`, 60_000);
+  await waitFor(
+    async () => {
+      task = (await api(service.url, 'GET', `/v1/tasks/${id}`, { key })).body;
+      return states.includes(task.state);
+    },
+    `task ${id} to reach ${states.join(' or ')}`,
+    60_000,
+  );
   return task;
 }
 
 describe('tasks over HTTP with an OpenAI-compatible model', () => {
   it('repairs a NameError: the second prompt carries the error chain; results, usage and model calls are stored', async () => {
     const broken = 'total = sum(values)\nresults = {"total": total}';
-    const fixed = 'values = [1, 2, 3, 4]\ntotal = sum(values)\nprint("total", total)\nresults = {"total": total, "count": len(values)}';
+    const fixed =
+      'values = [1, 2, 3, 4]\ntotal = sum(values)\nprint("total", total)\nresults = {"total": total, "count": len(values)}';
     llm.enqueue(fence(broken), fence(fixed));
     const response = await api(service.url, 'POST', '/v1/tasks', {
       key: service.keys.a,
-      json: { objective: 'Sum the numbers 1 to 4', expectedResults: ['total', 'count'], approvalMode: 'never' },
+      json: {
+        objective: 'Sum the numbers 1 to 4',
+        expectedResults: ['total', 'count'],
+        approvalMode: 'never',
+      },
       headers: { accept: 'text/event-stream' },
     });
     expect(response.status).toBe(200);
@@ -71,7 +86,9 @@ describe('tasks over HTTP with an OpenAI-compatible model', () => {
     expect(types.at(-1)).toBe('task-end');
     const steps = events.filter((event) => event.event === 'task-step-start').map((event) => event.data.step);
     expect(steps).toEqual(['generate', 'analyze', 'execute', 'repair', 'analyze', 'execute', 'verify']);
-    const deltas = events.filter((event) => event.event === 'generation-delta').map((event) => event.data.text);
+    const deltas = events
+      .filter((event) => event.event === 'generation-delta')
+      .map((event) => event.data.text);
     expect(deltas.join('')).toContain('total = sum(values)');
 
     const result = events.at(-1)!.data.result;
@@ -100,7 +117,9 @@ describe('tasks over HTTP with an OpenAI-compatible model', () => {
     expect(prompts[1]!.apiKey).toBe('sk-test-key');
 
     // Model calls: stored with prompt, response, tokens and latency; never the key.
-    const calls = await api(service.url, 'GET', `/v1/tasks/${result.id}/model-calls`, { key: service.keys.a });
+    const calls = await api(service.url, 'GET', `/v1/tasks/${result.id}/model-calls`, {
+      key: service.keys.a,
+    });
     expect(calls.status).toBe(200);
     expect(calls.body.calls).toHaveLength(2);
     for (const call of calls.body.calls) {
@@ -120,10 +139,14 @@ describe('tasks over HTTP with an OpenAI-compatible model', () => {
     const replay = await api(service.url, 'GET', `/v1/tasks/${result.id}/events`, { key: service.keys.a });
     expect(replay.body.events.map((event: Json) => event.type)).not.toContain('generation-delta');
     expect(replay.body.events.at(-1).type).toBe('task-end');
-    const history = await api(service.url, 'GET', `/v1/sessions/${result.sessionId}/history`, { key: service.keys.a });
+    const history = await api(service.url, 'GET', `/v1/sessions/${result.sessionId}/history`, {
+      key: service.keys.a,
+    });
     expect(JSON.stringify(history.body)).toContain('values = [1, 2, 3, 4]');
     // Another key sees none of it.
-    expect((await api(service.url, 'GET', `/v1/tasks/${result.id}`, { key: service.keys.b })).status).toBe(404);
+    expect((await api(service.url, 'GET', `/v1/tasks/${result.id}`, { key: service.keys.b })).status).toBe(
+      404,
+    );
   });
 
   it('regenerates after a denied import, and denies the obfuscated form too', async () => {
@@ -132,7 +155,11 @@ describe('tasks over HTTP with an OpenAI-compatible model', () => {
       fence('sp = __import__("subprocess")\nresults = {"out": sp.run(["ls"]).returncode}'),
       fence('import os\nresults = {"out": len(os.listdir("."))}'),
     );
-    const result = await createTask({ objective: 'Count the files', expectedResults: ['out'], approvalMode: 'never' });
+    const result = await createTask({
+      objective: 'Count the files',
+      expectedResults: ['out'],
+      approvalMode: 'never',
+    });
     expect(result.status).toBe('succeeded');
     expect(result.attempts).toHaveLength(3);
     for (const attempt of result.attempts.slice(0, 2)) {
@@ -155,7 +182,11 @@ describe('tasks over HTTP with an OpenAI-compatible model', () => {
       fence('import datetime\nresults = {"mean": datetime.datetime(2020, 1, 1)}'),
       fence('import numpy as np\nresults = {"mean": np.mean([1, 2, 3, 4])}'),
     );
-    const result = await createTask({ objective: 'Mean of 1..4', expectedResults: ['mean'], approvalMode: 'never' });
+    const result = await createTask({
+      objective: 'Mean of 1..4',
+      expectedResults: ['mean'],
+      approvalMode: 'never',
+    });
     expect(result.status).toBe('succeeded');
     const [missing, unserializable, good] = result.attempts;
     expect(missing.execution.status).toBe('ok');
@@ -168,9 +199,51 @@ describe('tasks over HTTP with an OpenAI-compatible model', () => {
     expect(result.results).toEqual({ mean: 2.5 });
   });
 
+  it('asks the model whether the output answers the objective (verify) and repairs from its suggestion', async () => {
+    llm.enqueue(
+      fence('print("hello")\nresults = {"greeting": "hello"}'),
+      '```json\n{"adequate": false, "reason": "The greeting is not in French", "suggestion": "Use bonjour"}\n```',
+      fence('print("bonjour")\nresults = {"greeting": "bonjour"}'),
+      '{"adequate": true, "reason": "It greets in French", "suggestion": null}',
+    );
+    const result = await createTask({
+      objective: 'Greet in French',
+      expectedResults: ['greeting'],
+      approvalMode: 'never',
+      verify: true,
+    });
+    expect(result.status).toBe('succeeded');
+    expect(result.results).toEqual({ greeting: 'bonjour' });
+    const [first, second] = result.attempts;
+    expect(first.verification.model).toEqual({
+      adequate: false,
+      reason: 'The greeting is not in French',
+      suggestion: 'Use bonjour',
+    });
+    expect(first.error).toMatchObject({ stage: 'verification', ename: 'Inadequate' });
+    expect(second.verification.model.adequate).toBe(true);
+    const calls = await api(service.url, 'GET', `/v1/tasks/${result.id}/model-calls`, {
+      key: service.keys.a,
+    });
+    expect(calls.body.calls.map((call: Json) => call.purpose)).toEqual([
+      'generate',
+      'verify',
+      'generate',
+      'verify',
+    ]);
+    // The verifier saw the output; the repair prompt carries its reason and suggestion.
+    const prompts = llm.completions().slice(-4);
+    expect(prompts[1]!.prompt).toContain('hello');
+    expect(prompts[2]!.prompt).toContain('Use bonjour');
+  });
+
   it('a results dict left by an earlier task does not satisfy a later one', async () => {
     llm.enqueue(fence('results = {"answer": 42}'));
-    const first = await createTask({ objective: 'Leave an answer', expectedResults: ['answer'], approvalMode: 'never' });
+    const first = await createTask({
+      objective: 'Leave an answer',
+      expectedResults: ['answer'],
+      approvalMode: 'never',
+    });
     expect(first.status).toBe('succeeded');
     llm.enqueue(fence('print("no results here")'));
     const second = await createTask({
@@ -205,7 +278,12 @@ describe('tasks over HTTP with an OpenAI-compatible model', () => {
     const foreign = await api(service.url, 'GET', '/v1/approvals?state=pending', { key: service.keys.b });
     expect(foreign.body.approvals.map((entry: Json) => entry.id)).not.toContain(approval.id);
     expect(
-      (await api(service.url, 'POST', `/v1/approvals/${approval.id}`, { key: service.keys.b, json: { decision: 'approve' } })).status,
+      (
+        await api(service.url, 'POST', `/v1/approvals/${approval.id}`, {
+          key: service.keys.b,
+          json: { decision: 'approve' },
+        })
+      ).status,
     ).toBe(404);
     // A decision on a different code hash is refused; nothing runs.
     const wrongHash = await api(service.url, 'POST', `/v1/approvals/${approval.id}`, {
@@ -226,7 +304,10 @@ describe('tasks over HTTP with an OpenAI-compatible model', () => {
       json: { decision: 'approve', comment: 'looks fine', codeHash: sha256(risky) },
     });
     expect(decided.status, decided.text).toBe(200);
-    expect(decided.body).toMatchObject({ state: 'approved', decision: { decision: 'approve', comment: 'looks fine' } });
+    expect(decided.body).toMatchObject({
+      state: 'approved',
+      decision: { decision: 'approve', comment: 'looks fine' },
+    });
     const again = await api(service.url, 'POST', `/v1/approvals/${approval.id}`, {
       key: service.keys.a,
       json: { decision: 'reject' },
@@ -247,7 +328,11 @@ describe('tasks over HTTP with an OpenAI-compatible model', () => {
         .all(approval.id) as Array<{ key_id: string; status: string; details: string }>;
       expect(rows).toHaveLength(1);
       expect(rows[0]!.status).toBe('approved');
-      expect(JSON.parse(rows[0]!.details)).toMatchObject({ taskId: pending.id, codeHash: sha256(risky), comment: 'looks fine' });
+      expect(JSON.parse(rows[0]!.details)).toMatchObject({
+        taskId: pending.id,
+        codeHash: sha256(risky),
+        comment: 'looks fine',
+      });
     } finally {
       store.close();
     }
@@ -274,15 +359,22 @@ describe('tasks over HTTP with an OpenAI-compatible model', () => {
     llm.enqueue(fence('import ctypes\nlibc = ctypes.CDLL(None)\nresults = {"x": 1}'));
     const pending = await createTask({ objective: 'Native code', expectedResults: ['x'] });
     expect(pending.state).toBe('awaiting_approval');
-    const cancelled = await api(service.url, 'POST', `/v1/tasks/${pending.id}/cancel`, { key: service.keys.a });
+    const cancelled = await api(service.url, 'POST', `/v1/tasks/${pending.id}/cancel`, {
+      key: service.keys.a,
+    });
     expect(cancelled.status).toBe(200);
     expect(cancelled.body.status).toBe('cancelled');
-    const approval = await api(service.url, 'GET', `/v1/approvals/${pending.pendingApproval.id}`, { key: service.keys.a });
+    const approval = await api(service.url, 'GET', `/v1/approvals/${pending.pendingApproval.id}`, {
+      key: service.keys.a,
+    });
     expect(approval.body.state).toBe('cancelled');
   });
 
   it('refuses bad task requests with clear errors', async () => {
-    const empty = await api(service.url, 'POST', '/v1/tasks', { key: service.keys.a, json: { objective: '  ' } });
+    const empty = await api(service.url, 'POST', '/v1/tasks', {
+      key: service.keys.a,
+      json: { objective: '  ' },
+    });
     expect(empty.status).toBe(400);
     expect(empty.body.error.message).toContain('objective');
     const mode = await api(service.url, 'POST', '/v1/tasks', {
@@ -296,22 +388,34 @@ describe('tasks over HTTP with an OpenAI-compatible model', () => {
       json: { objective: 'x', sessionId: 'ses_missing' },
     });
     expect(session.status).toBe(404);
+    const network = await api(service.url, 'POST', '/v1/tasks', {
+      key: service.keys.a,
+      json: { objective: 'x', mode: 'network' },
+    });
+    expect(network.status).toBe(400);
+    expect(network.body.error.message).toContain('admin');
     expect((await api(service.url, 'GET', '/v1/tasks/tsk_nope', { key: service.keys.a })).status).toBe(404);
-    expect((await api(service.url, 'GET', '/v1/approvals/apr_nope', { key: service.keys.a })).status).toBe(404);
+    expect((await api(service.url, 'GET', '/v1/approvals/apr_nope', { key: service.keys.a })).status).toBe(
+      404,
+    );
   });
 
   it('keeps a pending approval across a restart and runs it after the decision', async () => {
     const risky = 'import os\nos.system("true")\nresults = {"after": "restart"}';
     llm.enqueue(fence(risky));
-    const pending = await createTask({ objective: 'Survive a restart', expectedResults: ['after'], wait: false });
+    const pending = await createTask({
+      objective: 'Survive a restart',
+      expectedResults: ['after'],
+      wait: false,
+    });
     const waiting = await waitForState(pending.id, ['awaiting_approval']);
     const approvalId = waiting.pendingApproval.id;
     await service.restart();
     const listed = await api(service.url, 'GET', '/v1/approvals?state=pending', { key: service.keys.a });
     expect(listed.body.approvals.map((entry: Json) => entry.id)).toContain(approvalId);
-    expect((await api(service.url, 'GET', `/v1/tasks/${pending.id}`, { key: service.keys.a })).body.state).toBe(
-      'awaiting_approval',
-    );
+    expect(
+      (await api(service.url, 'GET', `/v1/tasks/${pending.id}`, { key: service.keys.a })).body.state,
+    ).toBe('awaiting_approval');
     const decided = await api(service.url, 'POST', `/v1/approvals/${approvalId}`, {
       key: service.keys.a,
       json: { decision: 'approve' },
@@ -329,7 +433,7 @@ describe('tasks over HTTP with an OpenAI-compatible model', () => {
     const pending = await createTask({ objective: 'Tamper test', expectedResults: ['v'], wait: false });
     const waiting = await waitForState(pending.id, ['awaiting_approval']);
     const approvalId = waiting.pendingApproval.id;
-    await service.restart(async () => {
+    await service.restart(() => {
       // While the service is down, someone rewrites the stored code (and its recorded hash).
       const store = new Database(join(service.dataDir, 'vivarium.db'));
       try {
@@ -342,6 +446,7 @@ describe('tasks over HTTP with an OpenAI-compatible model', () => {
       } finally {
         store.close();
       }
+      return Promise.resolve();
     });
     const decided = await api(service.url, 'POST', `/v1/approvals/${approvalId}`, {
       key: service.keys.a,
@@ -352,7 +457,9 @@ describe('tasks over HTTP with an OpenAI-compatible model', () => {
     expect(done.status).toBe('failed');
     expect(done.error.kind).toBe('approval_mismatch');
     expect(done.attempts[0].execution).toBeNull();
-    const history = await api(service.url, 'GET', `/v1/sessions/${done.sessionId}/history`, { key: service.keys.a });
+    const history = await api(service.url, 'GET', `/v1/sessions/${done.sessionId}/history`, {
+      key: service.keys.a,
+    });
     expect(JSON.stringify(history.body)).not.toContain('TAMPERED');
   });
 });

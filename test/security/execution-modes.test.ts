@@ -1,15 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isVivariumError, type Execution, type ExecutionMode, type Session } from '../../src/index.js';
 import { VivariumClient } from '../../src/client/index.js';
 import { newId } from '../../src/session/index.js';
+import { assertCliBuilt, runCli } from '../helpers/cli-helpers.js';
 import { expectOk, waitFor } from '../helpers/engine.js';
 import {
   describeExecution,
+  SECURITY_RUN_DATA_DIR_PREFIX,
   SECURITY_UID_RANGE_START,
   startSecurityEngine,
   verdictOf,
@@ -432,5 +435,53 @@ describe('over HTTP', () => {
     expect(admin.status, admin.text).toBe(200);
     expect(verdictOf(admin.body as Execution)).toEqual({ reply: GREETING });
     expect(accepted).toBe(before + 1);
+  });
+});
+
+describe('CLI', () => {
+  it('`run --mode read_only` leaves the workspace as it was, images included; a bad `--mode` is a usage error', async () => {
+    assertCliBuilt();
+    const dir = await mkdtemp(join(tmpdir(), `${SECURITY_RUN_DATA_DIR_PREFIX}cli-`));
+    try {
+      // Kernel uids must traverse it to reach the data directory (mkdtemp makes it 0700).
+      await chmod(dir, 0o711);
+      const workspace = join(dir, 'workspace');
+      await mkdir(workspace);
+      await writeFile(join(workspace, 'in.txt'), 'input');
+      const common = ['--data', join(dir, 'data'), '--no-preload', '--workspace', workspace];
+      // A 1x1 PNG through the display protocol: a writable workspace would get `output-1.png`.
+      const code = [
+        'import base64',
+        "print(open('in.txt').read())",
+        'class Picture:',
+        '    def _repr_png_(self):',
+        "        return base64.b64decode('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==')",
+        'display(Picture())',
+        "open('out.txt', 'w')",
+      ].join('\n');
+      const result = await runCli(['run', ...common, '--mode', 'read_only', '-c', code]);
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stdout).toBe('input\n[image/png output: 70 bytes]\n');
+      expect(result.stderr).toContain("OSError: [Errno 30] Read-only file system: 'out.txt'");
+      expect(await readdir(workspace)).toEqual(['in.txt']);
+
+      // The control: the same code in the default mode writes both.
+      const writable = await runCli([
+        'run',
+        ...common,
+        '-c',
+        code.replace("open('out.txt', 'w')", "open('out.txt', 'w').close()"),
+      ]);
+      expect(writable.code, writable.stderr).toBe(0);
+      expect((await readdir(workspace)).sort()).toEqual(['in.txt', 'out.txt', 'output-1.png']);
+
+      const bad = await runCli(['run', ...common, '--mode', 'readonly', '-c', '1']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain(
+        'Expected `--mode` to be one of `read_only`, `workspace_write`, `network`, got `readonly`',
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    }
   });
 });

@@ -45,7 +45,10 @@ export const createTaskBodySchema = z
       )
       .max(MAX_TASK_FILES)
       .optional(),
-    context: z.union([z.string().max(200_000), z.array(chatMessageSchema).max(200)]).nullable().optional(),
+    context: z
+      .union([z.string().max(200_000), z.array(chatMessageSchema).max(200)])
+      .nullable()
+      .optional(),
     sessionId: z.string().min(1).max(128).optional().describe('Run in this session (else a new one)'),
     expectedResults: z.array(z.string().min(1).max(200)).max(MAX_EXPECTED_RESULTS).optional(),
     maxAttempts: z.number().int().min(1).max(20).optional(),
@@ -131,7 +134,8 @@ async function streamTaskEvents(
     if (task.status !== null || !tasks.isActive(taskId)) {
       if (lastSeq === 0 || stored.at(-1)?.type !== 'task-end') {
         // Ended before events were kept, or resumable later: say where it stands.
-        if (task.status !== null) send({ type: 'task-end', taskId, seq: lastSeq + 1, at: task.updatedAt, result: task });
+        if (task.status !== null)
+          send({ type: 'task-end', taskId, seq: lastSeq + 1, at: task.updatedAt, result: task });
       }
       ended();
     }
@@ -151,16 +155,24 @@ export function taskRoutes(context: ServiceContext): FastifyPluginAsyncZod {
       schema: {
         tags: ['tasks'],
         security,
-        summary: 'Start a task: a model writes code for the objective; it is analyzed, approved if needed, run, checked and repaired',
+        summary:
+          'Start a task: a model writes code for the objective; it is analyzed, approved if needed, run, checked and repaired',
         description:
-          'JSON: answers 200 with the result when the task ended, 202 with the task when it waits for an approval (or at once with `wait: false`). With `Accept: text/event-stream` the task\'s events stream until `task-end` (a client that goes away does not cancel the task).',
+          "JSON: answers 200 with the result when the task ended, 202 with the task when it waits for an approval (or at once with `wait: false`). With `Accept: text/event-stream` the task's events stream until `task-end` (a client that goes away does not cancel the task).",
         body: createTaskBodySchema,
-        response: { 200: taskResultSchema, 202: taskResultSchema, ...errorResponses, 502: errorResponses[500] },
+        response: {
+          200: taskResultSchema,
+          202: taskResultSchema,
+          ...errorResponses,
+          502: errorResponses[500],
+        },
       },
       handler: async (request, reply) => {
         const principal = principalOf(request);
         const tasks = requireTasks(context);
         const { wait, files, ...rest } = request.body;
+        // The same ceiling as for sessions: keys that are not admin get at most `policy.mode`.
+        if (rest.sessionId === undefined) context.directory.effectiveMode(principal, rest.mode);
         const options: CreateTaskOptions = {
           ...rest,
           ...(files
@@ -246,7 +258,8 @@ export function taskRoutes(context: ServiceContext): FastifyPluginAsyncZod {
       schema: {
         tags: ['tasks'],
         security,
-        summary: 'A task: its state, attempts (code, analysis, approval, execution, error, verification), results, usage',
+        summary:
+          'A task: its state, attempts (code, analysis, approval, execution, error, verification), results, usage',
         params: idParams,
         response: { 200: taskResultSchema, ...errorResponses },
       },
@@ -271,7 +284,12 @@ export function taskRoutes(context: ServiceContext): FastifyPluginAsyncZod {
           return { events: events as unknown as Array<z.infer<typeof taskEventSchema>> };
         }
         await tasks.get(request.params.id, actorOf(principal));
-        await streamTaskEvents(context, new SseStream(reply, { heartbeatMs: context.sseHeartbeatMs }), request.params.id, principal);
+        await streamTaskEvents(
+          context,
+          new SseStream(reply, { heartbeatMs: context.sseHeartbeatMs }),
+          request.params.id,
+          principal,
+        );
         return reply;
       },
     });
@@ -318,11 +336,13 @@ export function taskRoutes(context: ServiceContext): FastifyPluginAsyncZod {
       schema: {
         tags: ['approvals'],
         security,
-        summary: 'An approval: objective, code and its hash, findings, reasons, mode, expected results, decision',
+        summary:
+          'An approval: objective, code and its hash, findings, reasons, mode, expected results, decision',
         params: idParams,
         response: { 200: approvalSchema, ...errorResponses },
       },
-      handler: async (request) => requireTasks(context).getApproval(request.params.id, actorOf(principalOf(request))),
+      handler: async (request) =>
+        requireTasks(context).getApproval(request.params.id, actorOf(principalOf(request))),
     });
 
     app.post('/v1/approvals/:id', {
@@ -330,7 +350,8 @@ export function taskRoutes(context: ServiceContext): FastifyPluginAsyncZod {
         tags: ['approvals'],
         security,
         summary: 'Approve or reject: stored and audited before the task goes on',
-        description: '409 `APPROVAL_CONFLICT` when it was decided already, or `codeHash` is not the pending code\'s.',
+        description:
+          "409 `APPROVAL_CONFLICT` when it was decided already, or `codeHash` is not the pending code's.",
         params: idParams,
         body: decideBodySchema,
         response: { 200: approvalSchema, ...errorResponses },
