@@ -37,7 +37,11 @@ export type Finding = z.infer<typeof findingSchema>;
 export const importInfoSchema = z.object({
   /** The full dotted module (`os.path`, `matplotlib.pyplot`). */
   module: z.string(),
-  /** The name it is bound to in the code (`np` for `import numpy as np`), or null for `from x import *`. */
+  /**
+   * The name it is bound to in the code (`np` for `import numpy as np`; `from os import path as p`
+   * is one entry per name, module `os`, alias `p`), or null for `from x import *` and a dynamic
+   * import (`importlib.import_module("x")`) not assigned to a name.
+   */
   alias: z.string().nullable(),
   line: z.number().int(),
   /** `stdlib`, `installed` (found by the interpreter, session installs included) or `missing`. */

@@ -17,9 +17,10 @@ export const EXIT_SANDBOX_UNAVAILABLE = 3;
 export const EXIT_POLICY_DENIED = 1;
 /**
  * `analyze`: the code needs a human's approval (approval mode `always`, or `on_risk` with a
- * warning). Not 3: `analyze` starts a sandbox too, and 3 must keep meaning "sandbox unavailable".
+ * warning). The same number as an unavailable sandbox (and a rejected task): the decision is
+ * printed on stdout, a sandbox failure is a `vivarium:` message on stderr with no result.
  */
-export const EXIT_NEEDS_APPROVAL = 4;
+export const EXIT_NEEDS_APPROVAL = 3;
 /** Any other engine fault (kernel failed to start, protocol violation, internal error); `sysexits.h` `EX_SOFTWARE`. */
 export const EXIT_ENGINE_FAULT = 70;
 /** The execution hit its wall-clock timeout (status `timeout`), as `timeout(1)` reports it. */

@@ -1,8 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { APPROVAL_MODES, EXECUTION_MODES } from '../config/index.js';
+import { isVivariumClientError } from '../client/index.js';
 import { isVivariumError, type ErrorCode } from '../errors/index.js';
 import { processIo, type CliIo } from './cli-io.js';
 import { analyzeCommand, type AnalyzeFlags } from './commands/analyze.js';
+import { addApprovalsCommand } from './commands/approvals.js';
 import { batchCommand, type BatchFlags } from './commands/batch.js';
 import { depsCommand, type DepsFlags } from './commands/deps.js';
 import { doctorCommand, type DoctorFlags } from './commands/doctor.js';
@@ -24,9 +26,16 @@ import { replCommand, type ReplFlags } from './commands/repl.js';
 import { runCommand, type RunFlags } from './commands/run.js';
 import { DEFAULT_CLI_PROFILE_TOP, profileCommand, type ProfileFlags } from './commands/profile.js';
 import { serveCommand, type ServeFlags } from './commands/serve.js';
+import { addTaskCommand } from './commands/task.js';
 import { testCommand, type TestFlags } from './commands/test.js';
 import { addEngineFlags, addModeFlag, addSessionFlags } from './engine-flags.js';
-import { EXIT_ENGINE_FAULT, EXIT_OK, EXIT_SANDBOX_UNAVAILABLE, EXIT_USAGE } from './exit-codes.js';
+import {
+  EXIT_ENGINE_FAULT,
+  EXIT_OK,
+  EXIT_SANDBOX_UNAVAILABLE,
+  EXIT_TASK_FAILED,
+  EXIT_USAGE,
+} from './exit-codes.js';
 import { CliUsageError } from './usage-error.js';
 import { packageVersion } from './version.js';
 
@@ -42,6 +51,14 @@ const USAGE_ERROR_CODES = new Set<ErrorCode>([
 ]);
 /** Engine error codes that mean "this host lacks something": install it (`vivarium doctor` says what). */
 const ENVIRONMENT_ERROR_CODES = new Set<ErrorCode>(['SANDBOX_UNAVAILABLE', 'INTERPRETER_UNAVAILABLE']);
+/** A service's answers that mean "the caller asked for something wrong": an id, a key, a URL. */
+const SERVICE_USAGE_ERROR_CODES = new Set<string>([
+  'UNAUTHENTICATED',
+  'ROUTE_NOT_FOUND',
+  'SESSION_NOT_FOUND',
+  'TASK_NOT_FOUND',
+  'APPROVAL_NOT_FOUND',
+]);
 
 /**
  * The one place a failure becomes an exit code and a message. Python errors never come here: they
@@ -64,6 +81,19 @@ export function exitCodeForError(error: unknown, io: CliIo): number {
         io.stderr.write('vivarium: `vivarium doctor` checks this host and prints what to install\n');
       return EXIT_SANDBOX_UNAVAILABLE;
     }
+    return EXIT_ENGINE_FAULT;
+  }
+  if (isVivariumClientError(error)) {
+    // A service's answer (the engine's codes, over HTTP) or the client's own failure.
+    io.stderr.write(`vivarium: ${error.message}\n`);
+    if (error.code === 'NETWORK_ERROR')
+      io.stderr.write(
+        'vivarium: is the service running? `vivarium serve` starts one; `--server URL` (or VIVARIUM_SERVER_URL) says where it is\n',
+      );
+    if (error.code === 'APPROVAL_CONFLICT') return EXIT_TASK_FAILED;
+    if (USAGE_ERROR_CODES.has(error.code as ErrorCode) || SERVICE_USAGE_ERROR_CODES.has(error.code))
+      return EXIT_USAGE;
+    if (ENVIRONMENT_ERROR_CODES.has(error.code as ErrorCode)) return EXIT_SANDBOX_UNAVAILABLE;
     return EXIT_ENGINE_FAULT;
   }
   // Not a fault the engine knows: a bug. Say so with the stack, so it can be reported.
@@ -414,7 +444,7 @@ Examples:
       'after',
       `
 Exit 0 when the policy allows the code, 1 when it denies it (a critical finding or a syntax error),
-4 when it needs a human's approval, 2 on bad flags or config. Rules and policy: docs/analysis.md.
+3 when it needs a human's approval, 2 on bad flags or config. Rules and policy: docs/analysis.md.
 
 Examples:
   $ vivarium analyze job.py
@@ -424,6 +454,9 @@ Examples:
     .action(async (file: string, flags: AnalyzeFlags) => {
       setExitCode(await analyzeCommand(file, flags, io));
     });
+
+  addTaskCommand(program, io, setExitCode);
+  addApprovalsCommand(program, io, setExitCode);
 
   const configureOutput = (command: Command): void => {
     command.exitOverride().configureOutput({

@@ -50,7 +50,11 @@ export function serverUrlFromFlags(
 }
 
 /** A client of the service at `baseUrl`, with the key of `--api-key` or `$VIVARIUM_API_KEY`. */
-export function clientForServer(baseUrl: string, flags: ServiceFlags, env: NodeJS.ProcessEnv): VivariumClient {
+export function clientForServer(
+  baseUrl: string,
+  flags: ServiceFlags,
+  env: NodeJS.ProcessEnv,
+): VivariumClient {
   const apiKey = flags.apiKey ?? (env.VIVARIUM_API_KEY?.trim() === '' ? undefined : env.VIVARIUM_API_KEY);
   if (apiKey !== undefined && (apiKey.trim() === '' || /[\r\n]/.test(apiKey)))
     throw flagExpectation(

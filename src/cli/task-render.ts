@@ -98,13 +98,18 @@ export function approvalsTable(approvals: readonly Approval[]): string {
 /** One line on a decided approval: `approved apr_… (task tsk_…, attempt 1) by key_… at …: comment`. */
 export function approvalDecisionLine(approval: Approval): string {
   const decision = approval.decision;
-  const verb =
-    approval.state === 'approved' ? 'approved' : approval.state === 'pending' ? 'pending' : approval.state;
-  const head = `${verb} ${neutralizeControls(approval.id)} (task ${neutralizeControls(approval.taskId)}, attempt ${approval.attempt}, code ${shortHash(approval.codeHash)})`;
+  const head = `${approval.state} ${neutralizeControls(approval.id)} (task ${neutralizeControls(approval.taskId)}, attempt ${approval.attempt}, code ${shortHash(approval.codeHash)})`;
   if (decision === null) return head;
-  const by = decision.timedOut ? 'nobody decided in time' : `by ${neutralizeControls(decision.decidedBy ?? 'the service (no auth)')}`;
-  const comment = decision.comment ? `: ${neutralizeControls(decision.comment.replace(/\s*\n\s*/g, ' '))}` : '';
-  return `${head} ${by} at ${decision.decidedAt}${comment}`;
+  // No key without auth (and in the library): then nobody is named.
+  const by = decision.timedOut
+    ? ' (nobody decided in time)'
+    : decision.decidedBy === null
+      ? ''
+      : ` by ${neutralizeControls(decision.decidedBy)}`;
+  const comment = decision.comment
+    ? `: ${neutralizeControls(decision.comment.replace(/\s*\n\s*/g, ' '))}`
+    : '';
+  return `${head}${by} at ${decision.decidedAt}${comment}`;
 }
 
 /** A JSON value as text: strings as they are, everything else as indented JSON. */
@@ -145,11 +150,16 @@ export function taskSummaryText(result: TaskResult): string {
     `task ${neutralizeControls(result.id)} ${outcome.replace('_', ' ')}: ${attempts} attempt${attempts === 1 ? '' : 's'} of ${result.spec.maxAttempts}, ${formatDuration(result.durationMs)}, ${totalTokens} tokens (${inputTokens} in, ${outputTokens} out)`,
   ];
   const names = Object.keys(result.results);
-  lines.push(`results: ${names.length === 0 ? 'none' : names.map((name) => neutralizeControls(name)).join(', ')}`);
+  lines.push(
+    `results: ${names.length === 0 ? 'none' : names.map((name) => neutralizeControls(name)).join(', ')}`,
+  );
   if (result.files.length > 0) {
     lines.push(
       `files: ${result.files
-        .map((file) => `${neutralizeControls(file.path)} (${file.change}${file.change === 'deleted' ? '' : `, ${formatBytes(file.sizeBytes)}`})`)
+        .map(
+          (file) =>
+            `${neutralizeControls(file.path)} (${file.change}${file.change === 'deleted' ? '' : `, ${formatBytes(file.sizeBytes)}`})`,
+        )
         .join(', ')}`,
     );
   }

@@ -1,5 +1,12 @@
 import type { TaskEvent, TaskStep } from '../pipeline/index.js';
-import { neutralizeControls, OutputPrinter, type TextSink } from './render.js';
+import {
+  bundleText,
+  imageFromBundle,
+  imagePlaceholder,
+  neutralizeControls,
+  tracebackText,
+  type TextSink,
+} from './render.js';
 import {
   approvalDecisionLine,
   attemptErrorLine,
@@ -44,7 +51,6 @@ export interface TaskViewOptions {
 export class TaskView {
   private readonly sink: TextSink;
   private readonly tty: boolean;
-  private readonly printer: OutputPrinter;
   private maxAttempts: number | null = null;
   /** The progress line (terminal only), or null when no step is in progress. */
   private progress: { attempt: number; step: TaskStep; startedAt: number; chars: number } | null = null;
@@ -57,9 +63,6 @@ export class TaskView {
   constructor(options: TaskViewOptions) {
     this.sink = options.sink;
     this.tty = options.tty === true;
-    // The run's stdout and stderr both go to the view's sink: stdout is kept for the results.
-    const output: TextSink = { write: (text: string) => this.writeOutput(text) };
-    this.printer = new OutputPrinter({ stdout: output, stderr: output });
   }
 
   /** Takes one task event (pass it as `onEvent`). */
@@ -99,7 +102,9 @@ export class TaskView {
           `${this.prefix(event.attempt)} analysis: ${decision.outcome}${decision.reasons.length > 0 ? ` (${decision.reasons.map((reason) => neutralizeControls(reason)).join('; ')})` : ''}`,
         ];
         if (syntaxError !== null)
-          lines.push(`  syntax error at line ${syntaxError.line}:${syntaxError.column}: ${neutralizeControls(syntaxError.message)}`);
+          lines.push(
+            `  syntax error at line ${syntaxError.line}:${syntaxError.column}: ${neutralizeControls(syntaxError.message)}`,
+          );
         lines.push(...findingLines(findings));
         this.line(lines.join('\n'));
         return;
@@ -115,15 +120,21 @@ export class TaskView {
       case 'execution-end': {
         this.endOutput();
         const execution = event.execution;
-        const error = execution.error ? `: ${neutralizeControls(`${execution.error.ename}: ${execution.error.evalue}`.replace(/\s*\n\s*/g, ' '))}` : '';
-        this.line(`${this.prefix(event.attempt)} run: ${execution.status} in ${formatDuration(execution.durationMs)}${error}`);
+        const error = execution.error
+          ? `: ${neutralizeControls(`${execution.error.ename}: ${execution.error.evalue}`.replace(/\s*\n\s*/g, ' '))}`
+          : '';
+        this.line(
+          `${this.prefix(event.attempt)} run: ${execution.status} in ${formatDuration(execution.durationMs)}${error}`,
+        );
         return;
       }
       case 'verification-end': {
         const verification = event.verification;
         const problems: string[] = [];
         if (verification.missing.length > 0)
-          problems.push(`missing results: ${verification.missing.map((name) => neutralizeControls(name)).join(', ')}`);
+          problems.push(
+            `missing results: ${verification.missing.map((name) => neutralizeControls(name)).join(', ')}`,
+          );
         if (verification.unserializable.length > 0)
           problems.push(
             `not JSON-serializable: ${verification.unserializable.map((entry) => neutralizeControls(entry.key ?? entry.type)).join(', ')}`,
@@ -133,7 +144,9 @@ export class TaskView {
           problems.push(
             `model check: ${verification.model.adequate ? 'adequate' : 'not adequate'} (${neutralizeControls(verification.model.reason.replace(/\s*\n\s*/g, ' '))})`,
           );
-        this.line(`${this.prefix(event.attempt)} verification: ${verification.ok ? 'ok' : 'failed'}${problems.length > 0 ? `; ${problems.join('; ')}` : ''}`);
+        this.line(
+          `${this.prefix(event.attempt)} verification: ${verification.ok ? 'ok' : 'failed'}${problems.length > 0 ? `; ${problems.join('; ')}` : ''}`,
+        );
         return;
       }
       case 'attempt-failed':
@@ -147,9 +160,26 @@ export class TaskView {
         this.progress = null;
         this.clear();
         return;
-      default:
-        // The run's own events: its output, streamed as it comes.
-        this.printer.handle(event);
+      // The run's own events: its stdout and stderr both go to the view's sink (stdout is kept
+      // for the results), rich outputs as their text, errors as tracebacks.
+      case 'stream-delta':
+        this.writeOutput(neutralizeControls(event.text));
+        return;
+      case 'display-data':
+      case 'execute-result': {
+        const image = imageFromBundle(event.data);
+        this.endOutput();
+        this.line(image ? imagePlaceholder(image) : bundleText(event.data));
+        return;
+      }
+      case 'execution-error':
+        this.endOutput();
+        this.line(tracebackText(event));
+        return;
+      case 'execution-start':
+      case 'clear-output':
+      case 'input-request':
+        return;
     }
   }
 
@@ -205,7 +235,7 @@ export class TaskView {
 
   /** Ends a run's output line left open, so what follows starts on a fresh line. */
   private endOutput(): void {
-    this.printer.endLines();
+    if (!this.atLineStart) this.writeOutput('\n');
   }
 
   private draw(): void {

@@ -219,7 +219,12 @@ export class TaskRun {
 
   private async emit(event: TaskEventInput): Promise<void> {
     this.seq += 1;
-    const stamped: TaskEvent = { ...event, taskId: this.task.id, seq: this.seq, at: new Date().toISOString() };
+    const stamped: TaskEvent = {
+      ...event,
+      taskId: this.task.id,
+      seq: this.seq,
+      at: new Date().toISOString(),
+    };
     if (!TRANSIENT_TASK_EVENTS.has(stamped.type)) await this.deps.store.appendTaskEvent(stamped);
     this.deps.onEvent(stamped);
   }

@@ -304,6 +304,14 @@ const CORPUS: CorpusEntry[] = [
     ],
   },
   {
+    name: 'pathlib joinpath and home',
+    code: 'from pathlib import Path\nPath("a").joinpath("b").write_text("x")\n(Path.home() / ".bashrc").write_text("x")\n',
+    findings: [
+      found('file.write', 2, 'Path.write_text', 'a/b'),
+      found('file.write_outside', 3, 'Path.write_text', '~/.bashrc'),
+    ],
+  },
+  {
     name: 'shutil copy, move, rmtree',
     code: 'import shutil\nshutil.copy("a.csv", "b.csv")\nshutil.move("b.csv", "/usr/local/b.csv")\nshutil.rmtree("build")\n',
     findings: [
@@ -683,6 +691,8 @@ describe('HTTP: POST /v1/analyze', () => {
     expect(huge.status).toBe(413);
     const unauthenticated = await api(service.url, 'POST', '/v1/analyze', { json: { code: '1' } });
     expect(unauthenticated.status).toBe(401);
+    const openapi = await api<{ paths: Record<string, unknown> }>(service.url, 'GET', '/docs/json');
+    expect(Object.keys(openapi.body.paths)).toContain('/v1/analyze');
   });
 });
 
@@ -703,7 +713,7 @@ describe('vivarium analyze', () => {
     const risky = join(scratch.path, 'risky.py');
     await writeFile(risky, 'import os as o\nimport json\no.system("ls")\nopen("/etc/passwd", "a")\n');
     const table = await runCli(['analyze', risky, '--data', data.path]);
-    expect(table.code, table.stderr).toBe(4);
+    expect(table.code, table.stderr).toBe(3);
     expect(table.stdout).toContain(`${risky}: needs_approval (mode workspace_write, approval mode on_risk)`);
     expect(table.stdout).toContain('  - process.system at line 3 (`os.system`)');
     expect(table.stdout).toMatch(/LINE\s+COL\s+RULE\s+SEVERITY\s+SYMBOL\s+PATH/);
@@ -714,7 +724,7 @@ describe('vivarium analyze', () => {
     expect(never.code, never.stderr).toBe(0);
 
     const json = await runCli(['analyze', risky, '--json', '--mode', 'network', '--data', data.path]);
-    expect(json.code).toBe(4);
+    expect(json.code).toBe(3);
     const parsed = analysisResultSchema.parse(JSON.parse(json.stdout));
     expect(parsed.decision.mode).toBe('network');
     expect(parsed.findings.map((finding) => finding.ruleId)).toEqual([

@@ -591,6 +591,17 @@ class Analyzer(ast.NodeVisitor):
         return None, None
 
     def resolve_call(self, node):
+        if isinstance(node.func, ast.Attribute):
+            receiver = self.resolve(node.func.value)
+            if receiver is not None and receiver.kind == "path":
+                if node.func.attr == "joinpath":
+                    parts = [self.static_path(arg)[0] for arg in node.args]
+                    if receiver.path is not None and all(part is not None for part in parts):
+                        return Ref("path", path=posixpath.join(receiver.path, *parts))
+                    return Ref("path")
+                if node.func.attr in PATH_RETURNING_METHODS:
+                    return Ref("path")
+                return None
         callee = self.resolve(node.func)
         if callee is None:
             return None
@@ -635,16 +646,6 @@ class Analyzer(ast.NodeVisitor):
             return Ref("path", path=path if node.args else ".")
         if name in ("pathlib.Path.home", "pathlib.Path.cwd"):
             return Ref("path", path="~" if name.endswith("home") else ".")
-        if isinstance(node.func, ast.Attribute):
-            receiver = self.resolve(node.func.value)
-            if receiver is not None and receiver.kind == "path":
-                if node.func.attr == "joinpath":
-                    parts = [self.static_path(arg)[0] for arg in node.args]
-                    if receiver.path is not None and all(part is not None for part in parts):
-                        return Ref("path", path=posixpath.join(receiver.path, *parts))
-                    return Ref("path")
-                if node.func.attr in PATH_RETURNING_METHODS:
-                    return Ref("path")
         return None
 
     def static_path(self, node):
@@ -902,8 +903,6 @@ class Analyzer(ast.NodeVisitor):
             return
         if name is not None:
             rule = call_rule(name)
-            if rule == "serialization.pickle" and name == "numpy.load":
-                rule = None
             if rule:
                 target = ""
                 if rule == "network.http" and node.args and literal_string(node.args[0]):
@@ -925,8 +924,6 @@ class Analyzer(ast.NodeVisitor):
                 self.check_open(node, symbol, add)
             elif name == "os.open":
                 self.check_os_open(node, symbol, add)
-            elif name == "os.fdopen":
-                pass
             self.check_paths(node, name, symbol, add)
         if isinstance(node.func, ast.Attribute) and (callee is None or name not in CALLS):
             self.check_method(node, symbol, add, emitted)

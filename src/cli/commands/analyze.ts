@@ -27,7 +27,7 @@ export function parseApprovalMode(raw: string): ApprovalMode {
   return mode;
 }
 
-/** The exit code of a decision: 0 allow, 1 deny, 4 needs approval. */
+/** The exit code of a decision: 0 allow, 1 deny, 3 needs approval. */
 export function exitCodeForDecision(result: AnalysisResult): number {
   switch (result.decision.outcome) {
     case 'allow':
@@ -89,7 +89,7 @@ export function renderAnalysis(result: AnalysisResult, file: string): string {
 
 /**
  * `vivarium analyze FILE`: static analysis of a Python file in the sandbox (it is not run) and the
- * policy's decision for `--mode` and `--approval-mode`. Exit 0 allow, 1 deny, 4 needs approval,
+ * policy's decision for `--mode` and `--approval-mode`. Exit 0 allow, 1 deny, 3 needs approval,
  * 2 on bad flags or config.
  */
 export async function analyzeCommand(file: string, flags: AnalyzeFlags, io: CliIo): Promise<number> {

@@ -86,17 +86,36 @@ export function addTaskCommand(program: Command, io: CliIo, setExitCode: (code: 
       'give a model an objective: it writes Python, which is analyzed, approved when policy says so, run in the sandbox, verified and repaired',
     )
     .argument('<objective>', 'what the code must achieve, in plain language')
-    .option('--file <path>', 'a local file for the task, copied into the workspace under its base name (repeatable)', collect)
+    .option(
+      '--file <path>',
+      'a local file for the task, copied into the workspace under its base name (repeatable)',
+      collect,
+    )
     .option('--expect <name>', 'a name the code must leave in its `results` dict (repeatable)', collect)
     .option('--context <text>', 'context for the model (a plan step, what the data means)')
     .option('--model <model>', 'the model id, over config `llm.model` (local only)')
-    .option('--provider <provider>', `the model's provider: ${LLM_PROVIDERS.join(' | ')} (local only; default: config \`llm.provider\`)`)
+    .option(
+      '--provider <provider>',
+      `the model's provider: ${LLM_PROVIDERS.join(' | ')} (local only; default: config \`llm.provider\`)`,
+    )
     .option('--base-url <url>', "the provider's API base URL, e.g. http://localhost:11434/v1 (local only)")
-    .option('--approval-mode <mode>', `when to ask a human: ${APPROVAL_MODES.join(' | ')} (default: config \`policy.approvalMode\`)`)
-    .option('--mode <mode>', 'what the code may touch: read_only | workspace_write | network (default: config `policy.mode`)')
-    .option('--max-attempts <n>', `attempts (generate or repair, run, verify) before the task fails, 1 to ${MAX_TASK_ATTEMPTS} (default: config \`llm.maxAttempts\`)`)
+    .option(
+      '--approval-mode <mode>',
+      `when to ask a human: ${APPROVAL_MODES.join(' | ')} (default: config \`policy.approvalMode\`)`,
+    )
+    .option(
+      '--mode <mode>',
+      'what the code may touch: read_only | workspace_write | network (default: config `policy.mode`)',
+    )
+    .option(
+      '--max-attempts <n>',
+      `attempts (generate or repair, run, verify) before the task fails, 1 to ${MAX_TASK_ATTEMPTS} (default: config \`llm.maxAttempts\`)`,
+    )
     .option('--timeout-ms <ms>', 'budget of the whole task in ms, approval waits excluded (default: 900000)')
-    .option('--verify', 'ask the model whether the output answers the objective (default: config `llm.verify`)')
+    .option(
+      '--verify',
+      'ask the model whether the output answers the objective (default: config `llm.verify`)',
+    )
     .option('--yes', 'approve every approval request of this task without asking')
     .option('--json', 'print only the TaskResult as one JSON object on stdout (no live view)')
     .option('--no-preload', 'import no modules at kernel start (local only)');
@@ -130,7 +149,11 @@ function wholeNumber(flag: string, raw: string, min: number, max: number): numbe
 function parseApprovalMode(raw: string): ApprovalMode {
   const mode = APPROVAL_MODES.find((candidate) => candidate === raw);
   if (mode === undefined)
-    throw flagExpectation('--approval-mode', `one of ${APPROVAL_MODES.map((m) => `\`${m}\``).join(', ')}`, raw);
+    throw flagExpectation(
+      '--approval-mode',
+      `one of ${APPROVAL_MODES.map((m) => `\`${m}\``).join(', ')}`,
+      raw,
+    );
   return mode;
 }
 
@@ -158,7 +181,12 @@ async function readTaskFiles(paths: readonly string[]): Promise<TaskRequest['fil
       content = await readFile(path);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
+      const reason =
+        code === 'ENOENT'
+          ? 'no such file'
+          : code === 'EISDIR'
+            ? 'it is a directory'
+            : (error as Error).message;
       throw new CliUsageError(`Cannot read \`--file ${path}\`: ${reason}`);
     }
     files.push({ path: name, content });
@@ -176,7 +204,8 @@ async function taskRequest(objective: string, flags: TaskFlags): Promise<TaskReq
     request.maxAttempts = wholeNumber('--max-attempts', flags.maxAttempts, 1, MAX_TASK_ATTEMPTS);
   if (flags.approvalMode !== undefined) request.approvalMode = parseApprovalMode(flags.approvalMode);
   if (flags.mode !== undefined) request.mode = parseMode(flags.mode);
-  if (flags.timeoutMs !== undefined) request.timeoutMs = wholeNumber('--timeout-ms', flags.timeoutMs, 1, MAX_TIMER_MS);
+  if (flags.timeoutMs !== undefined)
+    request.timeoutMs = wholeNumber('--timeout-ms', flags.timeoutMs, 1, MAX_TIMER_MS);
   if (flags.verify === true) request.verify = true;
   return request;
 }
@@ -297,13 +326,18 @@ class TaskFollower {
       });
       return;
     }
-    const reasons = approval.reasons.length > 0 ? ` (${approval.reasons.map(neutralizeControls).join('; ')})` : '';
+    const reasons =
+      approval.reasons.length > 0 ? ` (${approval.reasons.map(neutralizeControls).join('; ')})` : '';
     if (serverUrl === null) {
       this.notice(
         `vivarium: approval ${id} is needed${reasons}, and there is no terminal to ask: rejecting it. ` +
           'Pass --yes to approve, --approval-mode never to run without approvals, or run the task on a service (--server) and decide with `vivarium approvals`',
       );
-      await decide(approval.id, { decision: 'reject', comment: NO_TERMINAL_COMMENT, codeHash: approval.codeHash });
+      await decide(approval.id, {
+        decision: 'reject',
+        comment: NO_TERMINAL_COMMENT,
+        codeHash: approval.codeHash,
+      });
       return;
     }
     const server = neutralizeControls(serverUrl);
@@ -443,7 +477,11 @@ async function runLocally(request: TaskRequest, flags: TaskFlags, io: CliIo): Pr
       serverUrl: null,
       decide: (id, input) => vv.tasks.decide(id, input),
     });
-    const handle = await vv.tasks.create({ ...request, onEvent: follower.handle, signal: session.abort.signal });
+    const handle = await vv.tasks.create({
+      ...request,
+      onEvent: follower.handle,
+      signal: session.abort.signal,
+    });
     const result = await handle.result();
     await follower.settled();
     return session.report(result);
@@ -453,7 +491,12 @@ async function runLocally(request: TaskRequest, flags: TaskFlags, io: CliIo): Pr
   }
 }
 
-async function runOnService(request: TaskRequest, serverUrl: string, flags: TaskFlags, io: CliIo): Promise<number> {
+async function runOnService(
+  request: TaskRequest,
+  serverUrl: string,
+  flags: TaskFlags,
+  io: CliIo,
+): Promise<number> {
   const client = clientForServer(serverUrl, flags, process.env);
   const session = new TaskSession(io, flags.json === true);
   try {
@@ -464,7 +507,11 @@ async function runOnService(request: TaskRequest, serverUrl: string, flags: Task
     });
     let result: TaskResult;
     try {
-      result = await client.createTask({ ...request, onEvent: follower.handle, signal: session.abort.signal });
+      result = await client.createTask({
+        ...request,
+        onEvent: follower.handle,
+        signal: session.abort.signal,
+      });
     } catch (error) {
       if (session.interrupted && isVivariumClientError(error) && error.code === 'ABORTED') {
         session.view?.end();

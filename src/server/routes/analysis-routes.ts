@@ -36,7 +36,7 @@ export function analysisRoutes(context: ServiceContext): FastifyPluginAsyncZod {
         description:
           'Parses the code in the sandbox (never runs it) and applies config `policy`. With `sessionId`, in that session (its mode is the default); without, in a short-lived session closed afterwards. Guidance, not a boundary: the sandbox contains what the analysis misses (docs/analysis.md).',
         body: analyzeBodySchema,
-        response: { 200: analysisResultSchema.meta({ id: 'AnalysisResult' }), ...errorResponses },
+        response: { 200: analysisResultSchema, ...errorResponses },
       },
       handler: async (request, reply) => {
         const principal = principalOf(request);
