@@ -194,7 +194,7 @@ Examples:
 export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
   const program = new Command('vivarium')
     .description(
-      'Run Python in sandboxed CPython kernels: one-off runs, an interactive REPL, a host check, and the HTTP service.',
+      'Run Python in sandboxed CPython kernels: one-off runs, a REPL, tasks a model writes code for (with approvals), analysis and developer tools, a host check, and the HTTP service.',
     )
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')

@@ -121,6 +121,7 @@ export class TaskRun {
   private packages: string[] | null = null;
   private files: PromptFile[] | null = null;
   private approvalWaiter: ((approval: Approval) => void) | null = null;
+  private earlyDecision: Approval | null = null;
   /** Budget left, ms, counted only while the task works (not while it waits for a human). */
   private budgetMs: number;
   private workingSince = performance.now();
@@ -169,10 +170,14 @@ export class TaskRun {
 
   /** Delivers a decided approval to the waiting run (the manager stores it first). */
   decided(approval: Approval): void {
+    if (this.task.pendingApproval?.id !== approval.id) return;
     const waiter = this.approvalWaiter;
-    if (waiter && this.task.pendingApproval?.id === approval.id) {
+    if (waiter) {
       this.approvalWaiter = null;
       waiter(approval);
+    } else {
+      // Decided before the run started waiting (it was still storing the request): kept for it.
+      this.earlyDecision = approval;
     }
   }
 
@@ -494,6 +499,7 @@ export class TaskRun {
   private async awaitDecision(pending: Approval): Promise<Approval> {
     const current = await this.deps.store.getApproval(pending.id);
     if (current && current.state !== 'pending') return current;
+    if (this.earlyDecision?.id === pending.id) return this.earlyDecision;
     this.pauseBudget();
     try {
       return await new Promise<Approval>((resolve, reject) => {

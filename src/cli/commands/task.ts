@@ -230,6 +230,7 @@ const LOCAL_ONLY_FLAGS: ReadonlyArray<[keyof TaskFlags, string]> = [
   ['isolation', '--isolation'],
   ['data', '--data'],
   ['config', '--config'],
+  ['preload', '--no-preload'],
 ];
 
 /** A decision the CLI sends (locally through the engine, remotely through the client). */
@@ -453,7 +454,8 @@ export async function taskCommand(objective: string, flags: TaskFlags, io: CliIo
   if (serverUrl !== null) {
     const via = flags.server === undefined ? ' (from VIVARIUM_SERVER_URL)' : '';
     for (const [field, flag] of LOCAL_ONLY_FLAGS) {
-      if (flags[field] !== undefined)
+      // `--no-preload` sets `preload: false` (commander defaults it to true).
+      if (field === 'preload' ? flags.preload === false : flags[field] !== undefined)
         throw new CliUsageError(
           `\`${flag}\` configures the local engine, but the task runs on the service at ${serverUrl}${via}, which uses its own configuration: drop \`${flag}\`, or run locally without \`--server\``,
         );
