@@ -1,7 +1,12 @@
 import type { Execution, ExecutionEvent } from '../index.js';
 import { VivariumClientError } from './client-error.js';
-import { parseJsonAnswer, parseJsonText, validateAnswer, type HttpTransport } from './http-transport.js';
-import { errorBodySchema, executionEventSchema, executionSchema } from './response-schemas.js';
+import {
+  decodeStreamedEvent,
+  parseJsonAnswer,
+  validateAnswer,
+  type HttpTransport,
+} from './http-transport.js';
+import { executionEventSchema, executionSchema } from './response-schemas.js';
 
 /**
  * After the caller aborts a running execution, how long the client waits for the service to answer
@@ -86,22 +91,11 @@ export async function callExecution(transport: HttpTransport, call: ExecutionCal
       {
         onEvent: (message) => {
           const url = transport.url(call.path);
-          const value = parseJsonText(message.data);
-          if (message.event === 'error') {
-            const parsed = errorBodySchema.safeParse(value);
-            if (parsed.success) {
-              const { code, message: text, details } = parsed.data.error;
-              throw new VivariumClientError(code, text, { status: 200, details: details ?? {} });
-            }
-          }
-          if (value === undefined)
-            throw new VivariumClientError(
-              'INVALID_RESPONSE',
-              `${url} streamed a \`${message.event}\` event whose data is not JSON`,
-              { status: 200, details: { url, event: message.event } },
-            );
-          const fields = validateAnswer(url, 200, value, executionEventSchema.partial({ type: true }));
-          const event = { ...fields, type: fields.type ?? message.event } as ExecutionEvent;
+          const event = decodeStreamedEvent(
+            url,
+            message,
+            executionEventSchema.partial({ type: true }),
+          ) as ExecutionEvent;
           if (event.type === 'execution-start') {
             started = true;
             sessionId = event.sessionId;

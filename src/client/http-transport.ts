@@ -333,6 +333,34 @@ export function parseJsonAnswer<S extends z.ZodType>(
   return validateAnswer(context.url, status, value, schema);
 }
 
+/**
+ * One streamed event of a service stream, decoded: an `error` event becomes the service's
+ * `VivariumClientError`; data that is not JSON or not of `schema` is `INVALID_RESPONSE`; the
+ * event's `type` defaults to the SSE event name.
+ */
+export function decodeStreamedEvent<S extends z.ZodType<Record<string, unknown>>>(
+  url: string,
+  message: ServerSentEvent,
+  schema: S,
+): z.infer<S> & { type: string } {
+  const value = parseJsonText(message.data);
+  if (message.event === 'error') {
+    const parsed = errorBodySchema.safeParse(value);
+    if (parsed.success) {
+      const { code, message: text, details } = parsed.data.error;
+      throw new VivariumClientError(code, text, { status: 200, details: details ?? {} });
+    }
+  }
+  if (value === undefined)
+    throw new VivariumClientError(
+      'INVALID_RESPONSE',
+      `${url} streamed a \`${message.event}\` event whose data is not JSON`,
+      { status: 200, details: { url, event: message.event } },
+    );
+  const fields = validateAnswer(url, 200, value, schema);
+  return { ...fields, type: typeof fields.type === 'string' ? fields.type : message.event };
+}
+
 /** Checks a parsed value against `schema`; `INVALID_RESPONSE` naming the first problem otherwise. */
 export function validateAnswer<S extends z.ZodType>(
   url: string,

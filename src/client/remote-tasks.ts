@@ -11,11 +11,15 @@ import type {
 } from './client-types.js';
 import { VivariumClientError } from './client-error.js';
 import { ABORT_GRACE_MS } from './execution-call.js';
-import { parseJsonAnswer, parseJsonText, validateAnswer, type HttpTransport } from './http-transport.js';
+import {
+  decodeStreamedEvent,
+  parseJsonAnswer,
+  validateAnswer,
+  type HttpTransport,
+} from './http-transport.js';
 import {
   approvalListSchema,
   approvalSchema,
-  errorBodySchema,
   modelCallListSchema,
   taskEventSchema,
   taskListSchema,
@@ -207,22 +211,11 @@ export async function followTask(transport: HttpTransport, call: TaskStreamCall)
       },
       {
         onEvent: (message) => {
-          const value = parseJsonText(message.data);
-          if (message.event === 'error') {
-            const parsed = errorBodySchema.safeParse(value);
-            if (parsed.success) {
-              const { code, message: text, details } = parsed.data.error;
-              throw new VivariumClientError(code, text, { status: 200, details: details ?? {} });
-            }
-          }
-          if (value === undefined)
-            throw new VivariumClientError(
-              'INVALID_RESPONSE',
-              `${url} streamed a \`${message.event}\` event whose data is not JSON`,
-              { status: 200, details: { url, event: message.event } },
-            );
-          const fields = validateAnswer(url, 200, value, taskEventSchema.partial({ type: true }));
-          const event = { ...fields, type: fields.type ?? message.event } as unknown as TaskEvent;
+          const event = decodeStreamedEvent(
+            url,
+            message,
+            taskEventSchema.partial({ type: true }),
+          ) as unknown as TaskEvent;
           if (taskId === null) {
             taskId = event.taskId;
             if (abortRequested && call.cancelOnAbort) sendCancel();
