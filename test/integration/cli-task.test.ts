@@ -341,7 +341,7 @@ describe('vivarium task (local)', () => {
     expect(attempts.stderr).toContain('Expected `--max-attempts` to be a whole number from 1 to 20');
     const file = await task('x', ['--file', join(scratch.path, 'missing.csv')]);
     expect(file.code).toBe(2);
-    expect(file.stderr).toContain('Cannot read `--file');
+    expect(file.stderr).toContain('Cannot read --file `');
     const remote = await runCli(['task', 'x', '--server', 'http://127.0.0.1:1', '--model', 'm'], {
       env: childEnv,
     });

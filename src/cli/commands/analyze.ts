@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import type { AnalysisResult } from '../../analysis/index.js';
 import { APPROVAL_MODES, type ApprovalMode } from '../../config/index.js';
 import { Vivarium } from '../../engine/index.js';
@@ -6,7 +5,7 @@ import type { CliIo } from '../cli-io.js';
 import { engineOptionsFromFlags, parseMode, type EngineFlags } from '../engine-flags.js';
 import { EXIT_NEEDS_APPROVAL, EXIT_OK, EXIT_POLICY_DENIED } from '../exit-codes.js';
 import { neutralizeControls, renderTable } from '../render.js';
-import { CliUsageError, flagExpectation } from '../usage-error.js';
+import { flagExpectation, readLocalText } from '../usage-error.js';
 
 /** Flags of `vivarium analyze` (raw commander values). */
 export interface AnalyzeFlags extends Omit<EngineFlags, 'preload'> {
@@ -95,18 +94,7 @@ export function renderAnalysis(result: AnalysisResult, file: string): string {
 export async function analyzeCommand(file: string, flags: AnalyzeFlags, io: CliIo): Promise<number> {
   const mode = flags.mode === undefined ? undefined : parseMode(flags.mode);
   const approvalMode = flags.approvalMode === undefined ? undefined : parseApprovalMode(flags.approvalMode);
-  let code: string;
-  try {
-    code = await readFile(file, 'utf8');
-  } catch (error) {
-    const reason =
-      (error as NodeJS.ErrnoException).code === 'ENOENT'
-        ? 'no such file'
-        : (error as NodeJS.ErrnoException).code === 'EISDIR'
-          ? 'it is a directory'
-          : (error as Error).message;
-    throw new CliUsageError(`Cannot read \`${file}\`: ${reason}`);
-  }
+  const code = await readLocalText(file);
   const vv = await Vivarium.start({ ...engineOptionsFromFlags(flags), preload: [], pool: { size: 0 } });
   try {
     const result = await vv.analyze(code, {

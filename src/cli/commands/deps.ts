@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { Vivarium } from '../../engine/index.js';
 import {
   dependencies,
@@ -11,7 +10,7 @@ import type { CliIo } from '../cli-io.js';
 import { engineOptionsFromFlags, type EngineFlags } from '../engine-flags.js';
 import { EXIT_OK, EXIT_PYTHON_ERROR } from '../exit-codes.js';
 import { neutralizeControls, renderTable } from '../render.js';
-import { CliUsageError } from '../usage-error.js';
+import { readLocalText } from '../usage-error.js';
 
 /** Flags of `vivarium deps` (raw commander values). */
 export interface DepsFlags extends Omit<EngineFlags, 'preload'> {
@@ -60,18 +59,7 @@ export function renderDependencies(
  * resolves, 1 when one is missing or the file does not parse, 2 on bad flags.
  */
 export async function depsCommand(file: string, flags: DepsFlags, io: CliIo): Promise<number> {
-  let code: string;
-  try {
-    code = await readFile(file, 'utf8');
-  } catch (error) {
-    const reason =
-      (error as NodeJS.ErrnoException).code === 'ENOENT'
-        ? 'no such file'
-        : (error as NodeJS.ErrnoException).code === 'EISDIR'
-          ? 'it is a directory'
-          : (error as Error).message;
-    throw new CliUsageError(`Cannot read \`${file}\`: ${reason}`);
-  }
+  const code = await readLocalText(file);
   const vv = await Vivarium.start({ ...engineOptionsFromFlags(flags), preload: [], pool: { size: 0 } });
   try {
     const session = await vv.createSession({ preload: [], idleTimeoutMs: 0 });

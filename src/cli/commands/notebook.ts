@@ -1,4 +1,4 @@
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, basename, resolve } from 'node:path';
 import { Vivarium } from '../../engine/index.js';
 import type { Limits } from '../../config/index.js';
@@ -18,7 +18,7 @@ import {
 } from '../engine-flags.js';
 import { EXIT_OK, EXIT_PYTHON_ERROR, EXIT_SIGINT, exitCodeForStatus } from '../exit-codes.js';
 import { neutralizeControls } from '../render.js';
-import { CliUsageError, flagExpectation } from '../usage-error.js';
+import { CliUsageError, flagExpectation, readLocalText } from '../usage-error.js';
 
 /** Flags of `vivarium notebook run` and `notebook export` (raw commander values). */
 export interface NotebookFlags extends EngineFlags, LimitFlags {
@@ -44,15 +44,8 @@ export interface NotebookCommandReport {
   notebook?: Notebook;
 }
 
-async function readInput(path: string, what: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason =
-      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
-    throw new CliUsageError(`Cannot read ${what} \`${path}\`: ${reason}`);
-  }
+function readInput(path: string, what: string): Promise<string> {
+  return readLocalText(path, what);
 }
 
 /** As Jupyter writes notebooks: one-space indent, a final newline. */

@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Vivarium } from '../../engine/index.js';
 import type { Execution, InputRequest } from '../../kernel/index.js';
@@ -16,7 +16,7 @@ import { EXIT_SIGINT, exitCodeForStatus } from '../exit-codes.js';
 import { ImageSaver, savedImageLine } from '../image-saver.js';
 import { LineQueue } from '../line-queue.js';
 import { OutputPrinter, type ImageHandler } from '../render.js';
-import { CliUsageError } from '../usage-error.js';
+import { CliUsageError, readLocalText } from '../usage-error.js';
 
 /** Flags of `vivarium run` (raw commander values). */
 export interface RunFlags extends EngineFlags, LimitFlags, ModeFlags {
@@ -48,17 +48,7 @@ async function readSource(file: string | undefined, code: string | undefined, io
       'Expected a FILE to run, `-` for stdin, or `-c CODE` (see `vivarium run --help`)',
     );
   if (file === '-') return readStream(io.stdin);
-  try {
-    return await readFile(file, 'utf8');
-  } catch (error) {
-    const reason =
-      (error as NodeJS.ErrnoException).code === 'ENOENT'
-        ? 'no such file'
-        : (error as NodeJS.ErrnoException).code === 'EISDIR'
-          ? 'it is a directory'
-          : (error as Error).message;
-    throw new CliUsageError(`Cannot read \`${file}\`: ${reason}`);
-  }
+  return readLocalText(file);
 }
 
 /** Answers `input()` from stdin, one line each; EOF makes `input()` raise EOFError in the cell. */

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
@@ -21,7 +20,7 @@ import { neutralizeControls } from '../render.js';
 import { addServiceFlags, clientForServer, serverUrlFromFlags, type ServiceFlags } from '../service-flags.js';
 import { approvalText, shortHash, taskResultsText, taskSummaryText } from '../task-render.js';
 import { SPINNER_INTERVAL_MS, TaskView } from '../task-view.js';
-import { CliUsageError, flagExpectation } from '../usage-error.js';
+import { CliUsageError, flagExpectation, readLocalFile } from '../usage-error.js';
 
 /** Flags of `vivarium task` (raw commander values). */
 export interface TaskFlags extends EngineFlags, ServiceFlags {
@@ -176,20 +175,7 @@ async function readTaskFiles(paths: readonly string[]): Promise<TaskRequest['fil
         `\`--file ${path}\` and \`--file ${earlier}\` would both be \`${name}\` in the workspace: rename one`,
       );
     seen.set(name, path);
-    let content: Buffer;
-    try {
-      content = await readFile(path);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      const reason =
-        code === 'ENOENT'
-          ? 'no such file'
-          : code === 'EISDIR'
-            ? 'it is a directory'
-            : (error as Error).message;
-      throw new CliUsageError(`Cannot read \`--file ${path}\`: ${reason}`);
-    }
-    files.push({ path: name, content });
+    files.push({ path: name, content: await readLocalFile(path, '--file') });
   }
   return files;
 }
