@@ -9,6 +9,7 @@ import {
 } from '../config/index.js';
 import { validate, VivariumError } from '../errors/index.js';
 import type { ChatMessage, CodeGenerator } from '../llm/generator-types.js';
+import { checkFileExtension, normalizeWorkspacePath } from '../session/index.js';
 import type { TaskEvent } from './task-events.js';
 import { newTask, TaskRun, type PackageProbe, type TaskAnalyzer, type TaskHost } from './task-run.js';
 import type { TaskStore } from './task-store.js';
@@ -203,6 +204,21 @@ export class TaskManager {
     }
     const { config } = this.options;
     const files = options.files ?? [];
+    // Input files are checked by the host file API's rules now, not when the task first writes them.
+    for (const file of files) {
+      const path = normalizeWorkspacePath(typeof file === 'string' ? file : file.path);
+      if (typeof file === 'string') continue;
+      checkFileExtension(path, config.files.allowedExtensions);
+      const sizeBytes =
+        typeof file.content === 'string' ? Buffer.byteLength(file.content) : file.content.byteLength;
+      if (sizeBytes > config.files.maxTransferBytes) {
+        throw new VivariumError(
+          'FILE_TOO_LARGE',
+          `File too large: \`${path}\` is ${sizeBytes} bytes, the limit is ${config.files.maxTransferBytes} bytes (files.maxTransferBytes)`,
+          { details: { path, sizeBytes, maxTransferBytes: config.files.maxTransferBytes } },
+        );
+      }
+    }
     const spec: TaskResult['spec'] = {
       objective: options.objective,
       files: files.map((file) => (typeof file === 'string' ? file : file.path)),

@@ -8,7 +8,7 @@ export type {
   SessionRecord,
   SessionFiles,
 } from './session.js';
-export { WorkspaceFiles, normalizeWorkspacePath } from './workspace-files.js';
+export { WorkspaceFiles, normalizeWorkspacePath, checkFileExtension } from './workspace-files.js';
 export type { WorkspaceFilesOptions, WorkspaceEntry } from './workspace-files.js';
 export { WorkspaceManager } from './workspace-manager.js';
 export type { Workspace } from './workspace-manager.js';

@@ -152,6 +152,26 @@ export interface WorkspaceWriteResult {
  * other absolute paths, `..` components, NUL bytes, backslashes, components over 255 bytes, paths
  * over 4096 bytes.
  */
+/**
+ * `FILE_TYPE_NOT_ALLOWED` unless `cleanPath`'s extension is in `allowedExtensions` (`*` allows
+ * every file): the host file API's rule, for callers that check before writing (task input files).
+ */
+export function checkFileExtension(cleanPath: string, allowedExtensions: readonly string[]): void {
+  if (allowedExtensions.includes('*')) return;
+  const name = cleanPath.slice(cleanPath.lastIndexOf('/') + 1);
+  const dot = name.lastIndexOf('.');
+  const extension = dot > 0 ? name.slice(dot + 1).toLowerCase() : '';
+  if (extension !== '' && allowedExtensions.includes(extension)) return;
+  const shown = allowedExtensions.slice(0, SHOWN_EXTENSIONS).join(', ');
+  const more = allowedExtensions.length > SHOWN_EXTENSIONS ? ', ...' : '';
+  const what = extension === '' ? 'has no extension' : `has extension \`${extension}\``;
+  throw new VivariumError(
+    'FILE_TYPE_NOT_ALLOWED',
+    `File type not allowed: \`${cleanPath}\` ${what}; allowed extensions: ${shown}${more}`,
+    { details: { path: cleanPath, extension, allowedExtensions: [...allowedExtensions] } },
+  );
+}
+
 export function normalizeWorkspacePath(path: string): string {
   const components = pathComponents(path, { allowRoot: false });
   return components.join('/');
@@ -525,19 +545,7 @@ export class WorkspaceFiles {
   }
 
   #checkExtension(cleanPath: string): void {
-    if (this.#allowAllExtensions) return;
-    const name = cleanPath.slice(cleanPath.lastIndexOf('/') + 1);
-    const dot = name.lastIndexOf('.');
-    const extension = dot > 0 ? name.slice(dot + 1).toLowerCase() : '';
-    if (extension !== '' && this.#allowedExtensions.includes(extension)) return;
-    const shown = this.#allowedExtensions.slice(0, SHOWN_EXTENSIONS).join(', ');
-    const more = this.#allowedExtensions.length > SHOWN_EXTENSIONS ? ', ...' : '';
-    const what = extension === '' ? 'has no extension' : `has extension \`${extension}\``;
-    throw new VivariumError(
-      'FILE_TYPE_NOT_ALLOWED',
-      `File type not allowed: \`${cleanPath}\` ${what}; allowed extensions: ${shown}${more}`,
-      { details: { path: cleanPath, extension, allowedExtensions: [...this.#allowedExtensions] } },
-    );
+    if (!this.#allowAllExtensions) checkFileExtension(cleanPath, this.#allowedExtensions);
   }
 
   #tooLarge(cleanPath: string, sizeBytes: number): VivariumError {

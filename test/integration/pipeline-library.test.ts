@@ -240,6 +240,13 @@ describe('vv.tasks', () => {
   it('refuses bad input and a missing generator with clear errors', async () => {
     await expect(vv.tasks.create({ objective: '' })).rejects.toThrow(/objective/);
     await expect(vv.tasks.create({ objective: 'x', maxAttempts: 0 })).rejects.toThrow(/maxAttempts/);
+    // Input files follow the host file API's rules, checked before anything starts.
+    await expect(
+      vv.tasks.create({ objective: 'x', files: [{ path: 'blob.bin', content: 'x' }] }),
+    ).rejects.toMatchObject({ code: 'FILE_TYPE_NOT_ALLOWED' });
+    await expect(
+      vv.tasks.create({ objective: 'x', files: [{ path: '../outside.csv', content: 'a\n' }] }),
+    ).rejects.toMatchObject({ code: 'PATH_INVALID' });
     const bare = await startEngine({ pool: { size: 0 } });
     try {
       const error: unknown = await bare.vv.tasks
