@@ -122,6 +122,7 @@ export class TaskRun {
   private files: PromptFile[] | null = null;
   private approvalWaiter: ((approval: Approval) => void) | null = null;
   private earlyDecision: Approval | null = null;
+  private releaseSession: () => void = () => undefined;
   /** Budget left, ms, counted only while the task works (not while it waits for a human). */
   private budgetMs: number;
   private workingSince = performance.now();
@@ -256,6 +257,8 @@ export class TaskRun {
         ownerKeyId: this.task.ownerKeyId,
         signal: this.signal,
       });
+      // Held while the task lives: a long wait for approval must not let the session expire.
+      this.releaseSession = this.session.hold();
       if (this.task.sessionId === null) {
         this.task.sessionId = this.session.id;
         await this.save();
@@ -301,6 +304,7 @@ export class TaskRun {
       });
     } catch (error) {
       if (this.detached) {
+        this.releaseSession();
         this.deps.onEnd(this.task);
         this.resolveDone(this.task);
         return;
@@ -742,6 +746,7 @@ export class TaskRun {
       });
       await this.emit({ type: 'task-end', result: structuredClone(task) });
     } finally {
+      this.releaseSession();
       this.deps.onEnd(task);
       this.resolveDone(task);
     }

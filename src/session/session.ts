@@ -277,9 +277,26 @@ export class Session {
     return this.parts.workspace.dir;
   }
 
-  /** Milliseconds since the last execution or call ended. */
+  /** Milliseconds since the last execution or call ended; 0 while busy or held. */
   get idleForMs(): number {
-    return this.stateValue === 'busy' ? 0 : Date.now() - this.lastActivity;
+    return this.stateValue === 'busy' || this.holds > 0 ? 0 : Date.now() - this.lastActivity;
+  }
+
+  private holds = 0;
+
+  /**
+   * Keeps the session from idle expiry until the returned function is called (a task waiting for
+   * a human decision holds its session). Releasing counts as activity. Idempotent release.
+   */
+  hold(): () => void {
+    this.holds += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds -= 1;
+      this.lastActivity = Date.now();
+    };
   }
 
   info(): SessionInfo {

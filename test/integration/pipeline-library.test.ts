@@ -3,7 +3,7 @@ import { isVivariumError, type Vivarium } from '../../src/index.js';
 import type { CodeGenerator, ErrorChainEntry, GenerationRequest } from '../../src/llm/index.js';
 import { ScriptedGenerator } from '../../src/llm/index.js';
 import type { TaskEvent } from '../../src/pipeline/index.js';
-import { startEngine, type EngineFixture } from '../helpers/engine.js';
+import { startEngine, waitFor, type EngineFixture } from '../helpers/engine.js';
 
 /**
  * The pipeline in the library (`vv.tasks`), with generators that record what they are given:
@@ -235,6 +235,31 @@ describe('vv.tasks', () => {
     const result = await handle.result();
     expect(result.status).toBe('succeeded');
     expect(result.results).toEqual({ pid: true });
+  });
+
+  it('holds its session while it waits for approval, past the session idle timeout', async () => {
+    const session = await vv.createSession({ preload: [], idleTimeoutMs: 500 });
+    const handle = await vv.tasks.create({
+      objective: 'Wait',
+      sessionId: session.id,
+      approvalMode: 'always',
+      generator: new ScriptedGenerator(['results = {"waited": True}']),
+    });
+    await new Promise<void>((resolve) => {
+      handle.on((event) => {
+        if (event.type === 'approval-request') resolve();
+      });
+    });
+    // The idle sweep runs every 5 s: one full round passes while the task waits.
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    expect(session.state).not.toBe('closed');
+    const [approval] = await vv.tasks.listApprovals(undefined, { state: 'pending', taskId: handle.id });
+    await vv.tasks.decide(approval!.id, { decision: 'approve' });
+    const result = await handle.result();
+    expect(result.status).toBe('succeeded');
+    expect(result.results).toEqual({ waited: true });
+    // Released when the task ended: the session expires as configured again.
+    await waitFor(() => session.state === 'closed', 'the session to expire after the task', 15_000);
   });
 
   it('refuses bad input and a missing generator with clear errors', async () => {
