@@ -13,8 +13,8 @@ interface TaskEventBase {
 
 /**
  * Events of a task, noun-verb like the execution events (which a task forwards with its id and
- * the attempt). Stored, except the high-volume `generation-delta` and `stream-delta`, so
- * `GET /v1/tasks/:id/events` replays a task after the fact.
+ * the attempt). Stored, except {@link TRANSIENT_TASK_EVENTS}, so `GET /v1/tasks/:id/events`
+ * replays a task after the fact.
  */
 export type TaskEvent = TaskEventBase &
   (
@@ -38,5 +38,17 @@ export type TaskEventInput = TaskEvent extends infer E
     : never
   : never;
 
-/** Events not stored (too many, and the stored ones carry their content). */
-export const TRANSIENT_TASK_EVENTS: ReadonlySet<string> = new Set(['generation-delta', 'stream-delta']);
+/**
+ * Events not stored: the deltas and the execution's intermediate events (a progress bar can send
+ * thousands). What they carry is stored anyway: `code-generated` has the code, `execution-end` the
+ * whole Execution with every output.
+ */
+export const TRANSIENT_TASK_EVENTS: ReadonlySet<string> = new Set([
+  'generation-delta',
+  'stream-delta',
+  'display-data',
+  'clear-output',
+  'execute-result',
+  'execution-error',
+  'input-request',
+]);

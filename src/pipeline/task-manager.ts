@@ -351,7 +351,7 @@ export class TaskManager {
     });
   }
 
-  /** A task's stored events in order (deltas are not stored). */
+  /** A task's stored events in order (not the deltas and intermediate execution events: `TRANSIENT_TASK_EVENTS`). */
   async events(id: string, actor: TaskActor = { keyId: null, admin: true }): Promise<TaskEvent[]> {
     await this.get(id, actor);
     return this.options.store.listTaskEvents(id);

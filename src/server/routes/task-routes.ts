@@ -272,7 +272,7 @@ export function taskRoutes(context: ServiceContext): FastifyPluginAsyncZod {
         security,
         summary: "A task's events",
         description:
-          'With `Accept: text/event-stream`: the stored events, then live ones until `task-end`. Otherwise the stored events as JSON (deltas are not stored).',
+          'With `Accept: text/event-stream`: the stored events, then live ones until `task-end`. Otherwise the stored events as JSON (deltas and intermediate execution events are not stored; `execution-end` carries the whole Execution).',
         params: idParams,
         response: { 200: z.object({ events: z.array(taskEventSchema) }), ...errorResponses },
       },
