@@ -724,6 +724,8 @@ const SQL_LABELS = {
   'insert sessions': 'session row (upsert)',
   'insert audit': 'audit entry',
   'update api_keys': 'key last-used stamp',
+  'begin ?': 'transaction begin',
+  'commit ?': 'commit (fsync of the WAL)',
 };
 
 function httpSection(http, results) {
@@ -856,8 +858,8 @@ function httpSection(http, results) {
         : ''
     }.`,
     `Per request (means) the engine's part (\`Session.execute\` as the service calls it) is ${fm(f.engineMs)};`,
-    `the store runs ${f.sqliteStatements.toFixed(0)} SQLite statements on the main thread, ${fm(f.sqliteMs)} in all (${sqlText}): the three writes are separate`,
-    `transactions, each committed with an fsync of the WAL${http.commitProbe ? ` (a bare commit of one row on the same disk took ${fm(http.commitProbe.before.median)} median, p99 ${fm(http.commitProbe.before.p99)}, before the round trips and ${fm(http.commitProbe.after.median)}, p99 ${fm(http.commitProbe.after.p99)}, after the loads: the disk is shared with other work, and these figures move with it)` : ''}.`,
+    `the store runs ${f.sqliteStatements.toFixed(0)} SQLite statements on the main thread, ${fm(f.sqliteMs)} in all (${sqlText}): the three writes (execution, session`,
+    `row, audit entry) share one transaction (\`Store.recordExecution\`), committed with one fsync of the WAL${http.commitProbe ? ` (a bare commit of one row on the same disk took ${fm(http.commitProbe.before.median)} median, p99 ${fm(http.commitProbe.before.p99)}, before the round trips and ${fm(http.commitProbe.after.median)}, p99 ${fm(http.commitProbe.after.p99)}, after the loads: the disk is shared with other work, and these figures move with it)` : ''}.`,
     `The service burns ${f.serverCpuMs.toFixed(2)} ms of CPU per request against`,
     `${ip.serverCpuMs.toFixed(2)} ms per in-process call, and the \`fetch\` client ${f.clientCpuMs.toFixed(2)} ms (\`node:http\`: ${r.nodeHttpAuth.parts.clientCpuMs.toFixed(2)} ms, round trip ${fm(r.nodeHttpAuth.median)}).`,
     `Auth is cheap: without keys the round trip is ${fm(r.fetchNoAuth.median)} (the key check is a sha256 and one indexed select, ${fm(f.sqliteByKind['select api_keys'] ?? NaN)}).`,
@@ -960,10 +962,10 @@ function slowPathsSection(results) {
       .join(', ');
     items.push(
       `**The store's writes block the service's event loop** (\`ExecutionService.record\`, src/server/execution-service.ts, and \`SessionDirectory.persist\`): ` +
-        `every HTTP execution runs ${load.parts.sqliteStatements.toFixed(0)} SQLite statements on the main thread (better-sqlite3 is synchronous), ${writes} each in its own transaction, ` +
-        `each commit an fsync of the WAL (\`synchronous = FULL\`): ${fm(load.parts.sqliteMs)} of main-thread time per execution at ${load.clients} clients, ${pct(sqliteShare, 1)} of the service's busy time in the profile. ` +
+        `every HTTP execution runs ${load.parts.sqliteStatements.toFixed(0)} SQLite statements on the main thread (better-sqlite3 is synchronous), ${writes} in one transaction (\`Store.recordExecution\`), ` +
+        `its commit an fsync of the WAL (\`synchronous = FULL\`): ${fm(load.parts.sqliteMs)} of main-thread time per execution at ${load.clients} clients, ${pct(sqliteShare, 1)} of the service's busy time in the profile. ` +
         `With \`synchronous = NORMAL\` (bench-only what-if): ${formatRate(load.perSecond)} → ${formatRate(t.whatIfSyncNormal.perSecond)} at ${load.clients} clients. ` +
-        'Fix: write the execution, the session row and the audit entry in one transaction (one fsync instead of three), or `synchronous = NORMAL` in WAL mode (durable across a crash of the service, not of the machine), or move the store off the event loop (a worker thread).',
+        'Fix: `synchronous = NORMAL` in WAL mode (durable across a crash of the service, not of the machine), or group the commits of concurrent executions, or move the store off the event loop (a worker thread).',
     );
     const serverCpu = load.parts.serverCpuMs;
     const inProc = t.inProcess.find((row) => row.callers === load.clients) ?? t.inProcess.at(-1);

@@ -46,7 +46,8 @@ function sleep(ms: number): Promise<void> {
 
 /**
  * Runs executions for the service: code size and rate limits first, then the session's queue, then
- * the store (`insertExecution` before anything is answered), the audit log and the metrics. Tracks
+ * the store (the execution, its session's row and the audit entry in one transaction,
+ * `recordExecution`, before anything is answered) and the metrics. Tracks
  * executions in flight for a graceful shutdown.
  */
 export class ExecutionService {
@@ -155,14 +156,13 @@ export class ExecutionService {
   ): Promise<Execution> {
     const { store, directory, metrics } = this.options;
     const owner = directory.ownerOf(session.id);
-    await store.insertExecution({
+    const stored = {
       execution,
       code,
       ownerKeyId: owner === undefined ? principal.keyId : owner,
       createdAt: new Date().toISOString(),
-    });
-    await directory.persist(session);
-    await store.audit({
+    };
+    const audit = {
       keyId: principal.keyId,
       action: 'execution.run',
       target: session.id,
@@ -173,7 +173,18 @@ export class ExecutionService {
         durationMs: execution.durationMs,
         namespaceReset: execution.namespaceReset,
       },
-    });
+    };
+    const pending = directory.pendingWrite(session);
+    if (pending) {
+      // One transaction, one fsync: the execution, the session's row and the audit entry.
+      await store.recordExecution({ execution: stored, session: pending.stored, audit });
+      pending.written();
+    } else {
+      // Closed (or not open, or shutting down): what `persist` does then is not a plain row write.
+      await store.insertExecution(stored);
+      await directory.persist(session);
+      await store.audit(audit);
+    }
     const sessionDead =
       execution.status === 'timeout' || execution.status === 'killed' || session.state === 'dead';
     metrics.recordExecution(execution, { sessionDead });

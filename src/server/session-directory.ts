@@ -314,6 +314,25 @@ export class SessionDirectory {
     await this.write(entry);
   }
 
+  /**
+   * What {@link persist} would write for an open session, without writing it, for a caller that
+   * writes it in its own transaction (`Store.recordExecution`): the refreshed row, and `written()` to
+   * call once that transaction committed. Undefined when `persist` would do something else (session
+   * not open or closed, directory frozen): the caller uses `persist` then.
+   */
+  pendingWrite(session: Session): { stored: StoredSession; written: () => void } | undefined {
+    const entry = this.open.get(session.id);
+    if (!entry || this.frozen || session.state === 'closed') return undefined;
+    const stored = this.refreshed(entry);
+    return {
+      stored,
+      written: () => {
+        // A close stored meanwhile wins: only a session still open takes the row.
+        if (this.open.get(session.id) === entry) entry.stored = stored;
+      },
+    };
+  }
+
   /** Closes a session (kernel stopped, workspace removed) and stores it closed. Idempotent. */
   async close(principal: Principal, id: string, reason = 'closed through the API'): Promise<SessionView> {
     const { stored, session } = await this.find(principal, id);
@@ -352,15 +371,20 @@ export class SessionDirectory {
   }
 
   private async write(entry: OpenEntry): Promise<void> {
+    entry.stored = this.refreshed(entry);
+    await this.store.upsertSession(entry.stored);
+  }
+
+  /** The stored row of an open session brought up to its current state (not written). */
+  private refreshed(entry: OpenEntry): StoredSession {
     const info = entry.session.info();
-    entry.stored = {
+    return {
       ...entry.stored,
       state: info.state,
       deathReason: info.deathReason,
       executionCount: info.executionCount,
       updatedAt: new Date().toISOString(),
     };
-    await this.store.upsertSession(entry.stored);
   }
 
   private async markClosedByEngine(entry: OpenEntry): Promise<void> {

@@ -476,6 +476,85 @@ describe('executions', () => {
     await expectVivariumError(store.insertExecution(item), 'INVALID_ARGUMENT', /already stored/);
   });
 
+  it('records an execution, its session row and the audit entry in one call', async () => {
+    const store = await openStore();
+    const ses = session();
+    await store.upsertSession(ses);
+    const item = stored(execution(ses.id, 1));
+    const updated: StoredSession = { ...ses, executionCount: 1, updatedAt: new Date().toISOString() };
+    await store.recordExecution({
+      execution: item,
+      session: updated,
+      audit: {
+        keyId: 'key_owner_a',
+        action: 'execution.run',
+        target: ses.id,
+        status: 'ok',
+        details: { n: 1 },
+      },
+    });
+    expect(await store.getExecution(item.execution.id)).toEqual(item);
+    expect(await store.getSession(ses.id)).toEqual(updated);
+    expect(
+      (await store.listAudit()).map(({ action, target, status, details }) => ({
+        action,
+        target,
+        status,
+        details,
+      })),
+    ).toEqual([{ action: 'execution.run', target: ses.id, status: 'ok', details: { n: 1 } }]);
+  });
+
+  it('writes none of the three when one fails (atomic)', async () => {
+    const store = await openStore();
+    const ses = session();
+    await store.upsertSession(ses);
+    const item = stored(execution(ses.id, 1));
+    await store.insertExecution(item);
+    const before = await store.getSession(ses.id);
+    await expectVivariumError(
+      store.recordExecution({
+        execution: item,
+        session: { ...ses, state: 'busy', executionCount: 7, updatedAt: new Date().toISOString() },
+        audit: { keyId: null, action: 'execution.run', target: ses.id, status: 'ok', details: {} },
+      }),
+      'INVALID_ARGUMENT',
+      /already stored/,
+    );
+    expect(await store.getSession(ses.id)).toEqual(before);
+    expect(await store.listAudit()).toEqual([]);
+    expect(await store.listExecutions(ses.id)).toEqual([item]);
+
+    // A session that is not stored: SESSION_NOT_FOUND, and nothing written.
+    await expectVivariumError(
+      store.recordExecution({
+        execution: stored(execution('ses_nowhere', 1)),
+        audit: { keyId: null, action: 'execution.run', target: 'ses_nowhere', status: 'ok', details: {} },
+      }),
+      'SESSION_NOT_FOUND',
+      /session ses_nowhere is not stored/,
+    );
+    expect(await store.listAudit()).toEqual([]);
+    // A session row for another session is refused before anything is written.
+    await expectVivariumError(
+      store.recordExecution({ execution: stored(execution(ses.id, 2)), session: session() }),
+      'INVALID_ARGUMENT',
+      /session\.id/,
+    );
+    expect(await store.listExecutions(ses.id)).toEqual([item]);
+  });
+
+  it('does not reopen a session row stored closed', async () => {
+    const store = await openStore();
+    const closedAt = new Date().toISOString();
+    const ses = session();
+    await store.upsertSession({ ...ses, state: 'closed', closedAt, deathReason: 'closed through the API' });
+    const item = stored(execution(ses.id, 1));
+    await store.recordExecution({ execution: item, session: { ...ses, executionCount: 1 } });
+    expect(await store.getExecution(item.execution.id)).toEqual(item);
+    expect(await store.getSession(ses.id)).toMatchObject({ state: 'closed', closedAt, executionCount: 0 });
+  });
+
   it('keeps a 1 MB image as a blob file and gives it back identical', async () => {
     const dataDir = await tempDataDir();
     const store = await openStore(dataDir);

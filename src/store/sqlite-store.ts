@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql, type Selectable } from 'kysely';
+import { Kysely, SqliteDialect, sql, type Insertable, type Selectable } from 'kysely';
 import { z } from 'zod';
 import { validate, VivariumError } from '../errors/index.js';
 import type { Execution } from '../kernel/index.js';
@@ -100,6 +100,10 @@ const listAuditFilterSchema = z
   .object({ keyId: z.string().min(1).optional(), limit: listLimitSchema })
   .strict();
 const idSchema = z.string();
+/** The parts of {@link SqliteStore.recordExecution}; each is checked with its own schema after. */
+const recordExecutionInputSchema = z
+  .object({ execution: z.unknown(), session: z.unknown().optional(), audit: z.unknown().optional() })
+  .strict();
 /** An id to look up, or null when no row can have it; a non-string is a caller's bug. */
 function lookupId(id: unknown, what: string): string | null {
   const value = validate(idSchema, id, what);
@@ -263,26 +267,8 @@ export class SqliteStore implements Store, TaskStore {
   }
 
   async upsertSession(session: StoredSession): Promise<void> {
-    const parsed = validate(storedSessionSchema, session, 'session');
-    const row: Selectable<SessionsTable> = {
-      id: parsed.id,
-      owner_key_id: parsed.ownerKeyId,
-      state: parsed.state,
-      death_reason: parsed.deathReason,
-      record: toJsonText(parsed.record, 'session.record'),
-      execution_count: parsed.executionCount,
-      created_at: parsed.createdAt,
-      updated_at: parsed.updatedAt,
-      closed_at: parsed.closedAt,
-    };
-    const { id: _id, ...changes } = row;
-    await this.guard('store a session', () =>
-      this.db
-        .insertInto('sessions')
-        .values(row)
-        .onConflict((conflict) => conflict.column('id').doUpdateSet(changes))
-        .execute(),
-    );
+    const row = this.sessionRow(session);
+    await this.guard('store a session', () => this.writeSessionRow(this.db, row));
   }
 
   async getSession(id: string): Promise<StoredSession | null> {
@@ -313,39 +299,47 @@ export class SqliteStore implements Store, TaskStore {
 
   async insertExecution(stored: StoredExecution): Promise<void> {
     this.assertOpen();
-    const parsed = validate(storedExecutionSchema, stored, 'execution');
-    const execution: Execution = parsed.execution;
-    const { execution: compact, refs } = await externalizeBlobs(execution, {
-      blobs: this.blobs,
-      inlineBinaryMaxBytes: this.inlineBinaryMaxBytes,
-    });
-    const row: Selectable<ExecutionsTable> = {
-      id: execution.id,
-      session_id: execution.sessionId,
-      owner_key_id: parsed.ownerKeyId,
-      execution_count: execution.executionCount,
-      status: execution.status,
-      code: parsed.code,
-      execution: toJsonText(compact, 'execution'),
-      blob_refs: toJsonText(refs, 'blob refs'),
-      created_at: parsed.createdAt,
-    };
-    try {
-      await this.guard('store an execution', () => this.db.insertInto('executions').values(row).execute());
-    } catch (error) {
-      const code = error instanceof VivariumError ? error.details.sqliteCode : undefined;
-      if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY')
-        throw new VivariumError(
-          'SESSION_NOT_FOUND',
-          `Cannot store execution ${row.id}: session ${row.session_id} is not stored (upsertSession first)`,
-          { details: { sessionId: row.session_id, executionId: row.id } },
-        );
-      if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE')
-        throw new VivariumError('INVALID_ARGUMENT', `Execution ${row.id} is already stored`, {
-          details: { executionId: row.id },
-        });
-      throw error;
-    }
+    const row = await this.executionRow(stored);
+    await this.writeExecutionRow(this.db, row);
+  }
+
+  /**
+   * Stores an execution, upserts its session's row and appends the audit entry in one transaction
+   * (one commit, one fsync): all three are durable when it resolves, or none is written. Large
+   * outputs go to blob files before the transaction, as with {@link insertExecution}. Same checks
+   * and errors as the three separate calls; an already closed session row is not reopened.
+   */
+  async recordExecution(input: {
+    execution: StoredExecution;
+    session?: StoredSession;
+    audit?: Omit<AuditEntry, 'id' | 'at'> & { at?: string };
+  }): Promise<void> {
+    this.assertOpen();
+    const parts = validate(recordExecutionInputSchema, input, 'input');
+    // Everything is checked, and blobs are on disk, before the transaction starts.
+    const sessionRow = parts.session === undefined ? null : this.sessionRow(parts.session as StoredSession);
+    const auditRow =
+      parts.audit === undefined
+        ? null
+        : this.auditRow(parts.audit as Omit<AuditEntry, 'id' | 'at'> & { at?: string }, 'audit');
+    const executionRow = await this.executionRow(parts.execution as StoredExecution);
+    if (sessionRow !== null && sessionRow.id !== executionRow.session_id)
+      throw new VivariumError(
+        'INVALID_ARGUMENT',
+        `Expected \`session.id\` to be the execution's session ${executionRow.session_id}, got ${sessionRow.id}`,
+        { details: { field: 'session.id', executionId: executionRow.id } },
+      );
+    await this.guard('record an execution', () =>
+      this.db.transaction().execute(async (trx) => {
+        if (sessionRow !== null)
+          await this.guard('store a session', () =>
+            this.writeSessionRow(trx, sessionRow, { keepClosed: true }),
+          );
+        await this.writeExecutionRow(trx, executionRow);
+        if (auditRow !== null)
+          await this.guard('write the audit log', () => trx.insertInto('audit').values(auditRow).execute());
+      }),
+    );
   }
 
   async listExecutions(sessionId: string, options: { limit?: number } = {}): Promise<StoredExecution[]> {
@@ -382,21 +376,8 @@ export class SqliteStore implements Store, TaskStore {
   }
 
   async audit(entry: Omit<AuditEntry, 'id' | 'at'> & { at?: string }): Promise<void> {
-    const parsed = validate(auditInputSchema, entry, 'entry');
-    const details = toJsonText(parsed.details, 'details');
-    await this.guard('write the audit log', () =>
-      this.db
-        .insertInto('audit')
-        .values({
-          at: parsed.at ?? new Date().toISOString(),
-          key_id: parsed.keyId,
-          action: parsed.action,
-          target: parsed.target,
-          status: parsed.status,
-          details,
-        })
-        .execute(),
-    );
+    const row = this.auditRow(entry);
+    await this.guard('write the audit log', () => this.db.insertInto('audit').values(row).execute());
   }
 
   async listAudit(filter: { keyId?: string; limit?: number } = {}): Promise<AuditEntry[]> {
@@ -629,6 +610,102 @@ export class SqliteStore implements Store, TaskStore {
         details: { path: this.path, sqliteCode: failure.code ?? null },
       });
     }
+  }
+
+  /** The `sessions` row of a session, validated. */
+  private sessionRow(session: StoredSession): Selectable<SessionsTable> {
+    const parsed = validate(storedSessionSchema, session, 'session');
+    return {
+      id: parsed.id,
+      owner_key_id: parsed.ownerKeyId,
+      state: parsed.state,
+      death_reason: parsed.deathReason,
+      record: toJsonText(parsed.record, 'session.record'),
+      execution_count: parsed.executionCount,
+      created_at: parsed.createdAt,
+      updated_at: parsed.updatedAt,
+      closed_at: parsed.closedAt,
+    };
+  }
+
+  /** Inserts or updates a session row; with `keepClosed`, a row already closed is left as it is. */
+  private async writeSessionRow(
+    db: Kysely<DatabaseSchema>,
+    row: Selectable<SessionsTable>,
+    options: { keepClosed?: boolean } = {},
+  ): Promise<void> {
+    const { id: _id, ...changes } = row;
+    await db
+      .insertInto('sessions')
+      .values(row)
+      .onConflict((conflict) => {
+        const update = conflict.column('id').doUpdateSet(changes);
+        return options.keepClosed ? update.where('sessions.state', '!=', 'closed') : update;
+      })
+      .execute();
+  }
+
+  /** The `executions` row of an execution, validated; large binary outputs written to blob files. */
+  private async executionRow(stored: StoredExecution): Promise<Selectable<ExecutionsTable>> {
+    const parsed = validate(storedExecutionSchema, stored, 'execution');
+    const execution: Execution = parsed.execution;
+    const { execution: compact, refs } = await externalizeBlobs(execution, {
+      blobs: this.blobs,
+      inlineBinaryMaxBytes: this.inlineBinaryMaxBytes,
+    });
+    return {
+      id: execution.id,
+      session_id: execution.sessionId,
+      owner_key_id: parsed.ownerKeyId,
+      execution_count: execution.executionCount,
+      status: execution.status,
+      code: parsed.code,
+      execution: toJsonText(compact, 'execution'),
+      blob_refs: toJsonText(refs, 'blob refs'),
+      created_at: parsed.createdAt,
+    };
+  }
+
+  /**
+   * Inserts an execution row: `SESSION_NOT_FOUND` when its session is not stored,
+   * `INVALID_ARGUMENT` when its id is.
+   */
+  private async writeExecutionRow(
+    db: Kysely<DatabaseSchema>,
+    row: Selectable<ExecutionsTable>,
+  ): Promise<void> {
+    try {
+      await this.guard('store an execution', () => db.insertInto('executions').values(row).execute());
+    } catch (error) {
+      const code = error instanceof VivariumError ? error.details.sqliteCode : undefined;
+      if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY')
+        throw new VivariumError(
+          'SESSION_NOT_FOUND',
+          `Cannot store execution ${row.id}: session ${row.session_id} is not stored (upsertSession first)`,
+          { details: { sessionId: row.session_id, executionId: row.id } },
+        );
+      if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE')
+        throw new VivariumError('INVALID_ARGUMENT', `Execution ${row.id} is already stored`, {
+          details: { executionId: row.id },
+        });
+      throw error;
+    }
+  }
+
+  /** The `audit` row of an entry, validated (`at` defaults to now). */
+  private auditRow(
+    entry: Omit<AuditEntry, 'id' | 'at'> & { at?: string },
+    what = 'entry',
+  ): Insertable<AuditTable> {
+    const parsed = validate(auditInputSchema, entry, what);
+    return {
+      at: parsed.at ?? new Date().toISOString(),
+      key_id: parsed.keyId,
+      action: parsed.action,
+      target: parsed.target,
+      status: parsed.status,
+      details: toJsonText(parsed.details, 'details'),
+    };
   }
 
   private keyRecord(row: Selectable<ApiKeysTable>): ApiKeyRecord {

@@ -88,6 +88,17 @@ export interface Store extends TaskStore {
    * (`SESSION_NOT_FOUND` otherwise); an execution id stored already is `INVALID_ARGUMENT`.
    */
   insertExecution(execution: StoredExecution): Promise<void>;
+  /**
+   * Stores an execution, upserts its session's row (`session.id` must be the execution's session)
+   * and appends the audit entry in one transaction: all three are durable when it resolves, or none
+   * is written. Same checks and errors as `insertExecution`, `upsertSession` and `audit`; a session
+   * row already closed is not reopened by it.
+   */
+  recordExecution(input: {
+    execution: StoredExecution;
+    session?: StoredSession;
+    audit?: Omit<AuditEntry, 'id' | 'at'> & { at?: string };
+  }): Promise<void>;
   /** A session's executions in order (oldest first), `limit` most recent. */
   listExecutions(sessionId: string, options?: { limit?: number }): Promise<StoredExecution[]>;
   getExecution(id: string): Promise<StoredExecution | null>;
