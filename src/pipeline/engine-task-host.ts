@@ -11,13 +11,13 @@ export interface TaskSessionProvider {
   getSession(id: string): Session;
 }
 
-/** Checks that a task's mode is the existing session's. */
-export function assertSessionMode(session: Session, mode: ExecutionMode): void {
-  if (session.mode !== mode) {
+/** `INVALID_ARGUMENT` unless a task's mode is the existing session's. */
+export function assertSessionMode(sessionId: string, sessionMode: ExecutionMode, mode: ExecutionMode): void {
+  if (sessionMode !== mode) {
     throw new VivariumError(
       'INVALID_ARGUMENT',
-      `Session ${session.id} runs in mode \`${session.mode}\`, the task asks for \`${mode}\`: leave \`mode\` out to use the session's, or start the task in a new session`,
-      { details: { sessionId: session.id, sessionMode: session.mode, mode } },
+      `Session ${sessionId} runs in mode \`${sessionMode}\`, the task asks for \`${mode}\`: leave \`mode\` out to use the session's, or start the task in a new session`,
+      { details: { sessionId, sessionMode, mode } },
     );
   }
 }
@@ -31,7 +31,7 @@ export function engineTaskHost(engine: TaskSessionProvider): TaskHost {
     async openSession({ sessionId, mode, signal }) {
       if (sessionId === null) return engine.createSession({ mode, ...(signal ? { signal } : {}) });
       const session = engine.getSession(sessionId);
-      assertSessionMode(session, mode);
+      assertSessionMode(session.id, session.mode, mode);
       return session;
     },
     execute(session, code, { onEvent, signal, timeoutMs }) {

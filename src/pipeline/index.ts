@@ -14,7 +14,7 @@ export type {
   TaskHandle,
   TaskManagerOptions,
 } from './task-manager.js';
-export { TaskRun, codeHash, newTask, MAX_RESULTS_BYTES, MAX_INFRASTRUCTURE_RERUNS } from './task-run.js';
+export { TaskRun, newTask, MAX_RESULTS_BYTES, MAX_INFRASTRUCTURE_RERUNS } from './task-run.js';
 export type { TaskHost, TaskAnalyzer, PackageProbe, TaskRunDependencies } from './task-run.js';
 export { MemoryTaskStore } from './task-store.js';
 export type { TaskStore } from './task-store.js';

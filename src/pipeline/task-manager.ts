@@ -10,6 +10,7 @@ import {
 import { validate, VivariumError } from '../errors/index.js';
 import type { ChatMessage, CodeGenerator } from '../llm/generator-types.js';
 import { checkFileExtension, normalizeWorkspacePath } from '../session/index.js';
+import { assertSessionMode } from './engine-task-host.js';
 import type { TaskEvent } from './task-events.js';
 import { newTask, TaskRun, type PackageProbe, type TaskAnalyzer, type TaskHost } from './task-run.js';
 import type { TaskStore } from './task-store.js';
@@ -255,13 +256,7 @@ export class TaskManager {
   ): Promise<ExecutionMode> {
     if (sessionId === undefined) return mode ?? this.options.config.policy.mode;
     const sessionMode = await this.options.host.sessionMode(sessionId, actor.keyId);
-    if (mode !== undefined && mode !== sessionMode) {
-      throw new VivariumError(
-        'INVALID_ARGUMENT',
-        `Session ${sessionId} runs in mode \`${sessionMode}\`, the task asks for \`${mode}\`: leave \`mode\` out to use the session's, or start the task in a new session`,
-        { details: { sessionId, sessionMode, mode } },
-      );
-    }
+    if (mode !== undefined) assertSessionMode(sessionId, sessionMode, mode);
     return sessionMode;
   }
 

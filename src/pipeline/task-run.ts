@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { AnalysisResult } from '../analysis/analysis-types.js';
+import { codeHashOf } from '../analysis/judge.js';
 import type { ApprovalMode, ExecutionMode } from '../config/index.js';
 import { VivariumError } from '../errors/index.js';
 import type { Execution, ExecutionEvent } from '../kernel/index.js';
@@ -29,11 +29,6 @@ import type {
 export const MAX_RESULTS_BYTES = 1_000_000;
 /** Times an infrastructure failure (kernel killed by a limit, sandbox fault) is re-run before the task reports it. */
 export const MAX_INFRASTRUCTURE_RERUNS = 1;
-
-/** sha256 of the UTF-8 code, hex. */
-export function codeHash(code: string): string {
-  return createHash('sha256').update(code, 'utf8').digest('hex');
-}
 
 /** Where a task's code runs and how its executions are recorded: the engine's or the service's. */
 export interface TaskHost {
@@ -389,7 +384,7 @@ export class TaskRun {
     const record: TaskAttempt = {
       attempt,
       code: generated.code,
-      codeHash: codeHash(generated.code),
+      codeHash: codeHashOf(generated.code),
       notes: generated.notes,
       analysis: null,
       approval: null,
@@ -577,7 +572,7 @@ export class TaskRun {
   private async runAttempt(record: TaskAttempt, approval: Approval | null = null): Promise<boolean> {
     const session = this.session!;
     // What runs is exactly what was approved: the code's hash against the approval's.
-    const hash = codeHash(record.code);
+    const hash = codeHashOf(record.code);
     if (hash !== record.codeHash || (approval && approval.codeHash !== hash)) {
       throw new TaskStop(
         'failed',

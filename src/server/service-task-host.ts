@@ -20,7 +20,7 @@ export function serviceTaskHost(
       const principal = await principalForKey(store, config, ownerKeyId);
       if (sessionId !== null) {
         const session = await directory.live(principal, sessionId);
-        assertSessionMode(session, mode);
+        assertSessionMode(session.id, session.mode, mode);
         return session;
       }
       return directory.create(principal, { mode }, signal);
